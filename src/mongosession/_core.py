@@ -1,0 +1,487 @@
+"""The store's rules, with no I/O: options, encoding, filters, update documents.
+
+Both stores (:class:`AsyncMongoStore` and the generated :class:`MongoStore`)
+build every filter and update document here, so the two can differ only in
+how they wait for the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import bson
+import pymongo
+from bson.codec_options import CodecOptions
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, WTimeoutError
+from pymongo.write_concern import WriteConcern
+
+from . import _clock
+from ._codecs import Codec, resolve_codec
+from ._errors import (
+    CorruptSession,
+    SessionConflict,
+    SessionEncodingError,
+    SessionTooLarge,
+    StoreUnavailable,
+)
+from ._ids import check_sid, sid_digest
+
+log = logging.getLogger("mongosession")
+
+AutoRemove = Literal["native", "interval", "disabled"]
+EVENTS = ("create", "update", "set", "touch", "destroy")
+
+#: The TTL index connect-mongo creates; the same spec under the same name.
+EXPIRES_INDEX: dict[str, Any] = {
+    "name": "expires_1",
+    "key": {"expires": 1},
+    "expireAfterSeconds": 0,
+}
+#: The per-user index, sparse so sessions without a user cost nothing.
+USER_INDEX: dict[str, Any] = {
+    "name": "user_1",
+    "key": {"user": 1},
+    "partialFilterExpression": {"user": {"$exists": True}},
+}
+
+DEFAULT_MAX_SIZE = 1024 * 1024
+DEFAULT_TIMEOUT = 5.0
+MERGE_ATTEMPTS = 64
+
+CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+
+# Server error codes meaning "not now" rather than "no": shutdown, stepdown,
+# network trouble, time limits. They become StoreUnavailable, never "not found".
+_TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+@contextmanager
+def guarded(timeout: float | None) -> Iterator[None]:
+    """Bound an operation by ``timeout`` and fail closed on database trouble."""
+    try:
+        with pymongo.timeout(timeout):
+            yield
+    except (ConnectionFailure, WTimeoutError) as exc:
+        raise StoreUnavailable(f"database unavailable: {exc}") from exc
+    except OperationFailure as exc:
+        if exc.code in _TRANSIENT_CODES or exc.timeout:
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
+        raise
+    except PyMongoError as exc:
+        if exc.timeout:
+            raise StoreUnavailable(f"database timed out: {exc}") from exc
+        raise
+
+
+class StoredSession(dict[str, Any]):
+    """A session as :meth:`get` returns it: a plain dict, plus what the store knows.
+
+    ``expires``, ``last_modified`` and ``created_at`` come from the stored
+    document; ``revision`` is the stored payload the dict was decoded from, which
+    :meth:`save` uses to detect and merge concurrent changes.
+    """
+
+    __slots__ = ("created_at", "expires", "last_modified", "revision")
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        *,
+        revision: Any = None,
+        expires: datetime | None = None,
+        last_modified: datetime | None = None,
+        created_at: datetime | None = None,
+    ) -> None:
+        super().__init__(data)
+        self.revision = revision
+        self.expires = expires
+        self.last_modified = last_modified
+        self.created_at = created_at
+
+
+_MISSING: Any = object()
+
+
+def merge_changes(
+    base: Mapping[str, Any], ours: Mapping[str, Any], current: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Apply the top-level changes from ``base`` to ``ours`` onto ``current``.
+
+    ``cookie`` is always ours (this request decides the cookie). A key that
+    both sides changed is a conflict (:class:`SessionConflict`) even when the
+    values agree: two requests that each add one to a counter write the same
+    value, and taking either would lose an increment.
+    """
+    merged = dict(current)
+    conflicts = []
+    for key in base.keys() | ours.keys():
+        mine = ours.get(key, _MISSING)
+        before = base.get(key, _MISSING)
+        if key != "cookie" and mine == before:
+            continue
+        theirs = current.get(key, _MISSING)
+        if key != "cookie" and theirs != before:
+            conflicts.append(key)
+        elif mine is _MISSING:
+            merged.pop(key, None)
+        else:
+            merged[key] = mine
+    if conflicts:
+        raise SessionConflict(conflicts)
+    return merged
+
+
+def _user_of(session: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = session
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def check_user(user: Any) -> Any:
+    """A user value must be a scalar: a dict here could smuggle a query operator."""
+    if isinstance(user, (str, int, bson.ObjectId)) and not isinstance(user, bool):
+        return user
+    raise TypeError(f"a user must be a str, int or ObjectId, not {type(user).__name__}")
+
+
+class StoreRules:
+    """Validated options and every pure computation the stores need."""
+
+    def __init__(
+        self,
+        *,
+        collection: str,
+        ttl: float,
+        touch_after: float,
+        absolute_lifetime: float | None,
+        auto_remove: AutoRemove,
+        auto_remove_interval: float,
+        codec: str | Codec,
+        transform_id: Callable[[str], str] | None,
+        encryption_keys: list[bytes | str] | None,
+        delete_flags: bool,
+        user_key: str | None,
+        timestamps: bool,
+        write_concern: WriteConcern | Mapping[str, Any] | None,
+        timeout: float | None,
+        max_size: int,
+        create_indexes: bool,
+    ) -> None:
+        if not isinstance(collection, str) or not collection:
+            raise ValueError("collection must be a non-empty str")
+        for name, value in (("ttl", ttl), ("auto_remove_interval", auto_remove_interval)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not isinstance(touch_after, (int, float)) or touch_after < 0:
+            raise ValueError("touch_after must be zero or a positive number of seconds")
+        if absolute_lifetime is not None and (
+            not isinstance(absolute_lifetime, (int, float)) or absolute_lifetime <= 0
+        ):
+            raise ValueError("absolute_lifetime must be None or a positive number of seconds")
+        if auto_remove not in ("native", "interval", "disabled"):
+            raise ValueError('auto_remove must be "native", "interval" or "disabled"')
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError("timeout must be None or a positive number of seconds")
+        if not isinstance(max_size, int) or max_size <= 0:
+            raise ValueError("max_size must be a positive number of bytes")
+        if transform_id is not None and not callable(transform_id):
+            raise TypeError("transform_id must be callable")
+        if user_key is not None and (not isinstance(user_key, str) or not user_key):
+            raise ValueError("user_key must be a non-empty str (dots name a nested key)")
+        if isinstance(write_concern, Mapping):
+            write_concern = WriteConcern(**write_concern)
+        self.collection = collection
+        self.ttl = ttl
+        self.touch_after = touch_after
+        self.absolute_lifetime = absolute_lifetime
+        self.auto_remove = auto_remove
+        self.auto_remove_interval = auto_remove_interval
+        self.codec = resolve_codec(codec)
+        self.transform_id = transform_id
+        self.encryptor = None
+        if encryption_keys is not None:
+            from ._crypto import Encryptor
+
+            self.encryptor = Encryptor(encryption_keys)
+        self.delete_flags = delete_flags
+        self.user_path = tuple(user_key.split(".")) if user_key else None
+        self.timestamps = timestamps
+        self.write_concern = write_concern
+        self.timeout = timeout
+        self.max_size = max_size
+        self.create_indexes = create_indexes
+
+    # -- ids ---------------------------------------------------------------
+
+    def storage_id(self, sid: Any) -> str:
+        """Check ``sid`` and return the ``_id`` it is stored under."""
+        check_sid(sid)
+        if self.transform_id is None:
+            return sid  # type: ignore[no-any-return]
+        stored = self.transform_id(sid)
+        if not isinstance(stored, str) or not stored:
+            raise TypeError("transform_id must return a non-empty str")
+        return stored
+
+    # -- payload -----------------------------------------------------------
+
+    def encode(self, session: Any, storage_id: str) -> Any:
+        """Return the stored ``session`` value, or raise before anything is written."""
+        if not isinstance(session, Mapping):
+            raise TypeError(f"a session must be a mapping, not {type(session).__name__}")
+        value: Any = self.codec.encode(session)
+        plain: bytes | None = None
+        if isinstance(value, str):
+            plain = value.encode()
+            size = len(plain)
+        elif isinstance(value, Mapping):
+            try:
+                plain = bson.encode(value)
+            except (bson.InvalidDocument, TypeError, OverflowError) as exc:
+                raise SessionEncodingError(f"session cannot be stored as BSON: {exc}") from None
+            size = len(plain)
+            plain = b"d" + plain
+        else:
+            raise TypeError("a codec's encode() must return a str or a mapping")
+        if self.encryptor is not None:
+            if isinstance(value, str):
+                plain = b"s" + plain
+            value = self.encryptor.seal(plain, storage_id.encode())
+            size = len(value)
+        if size > self.max_size:
+            raise SessionTooLarge(size, self.max_size)
+        return value
+
+    def decode(self, stored: Any, storage_id: str) -> dict[str, Any]:
+        """Return the session dict of a stored payload, or raise CorruptSession."""
+        value = stored
+        try:
+            if self.encryptor is not None:
+                plain = self.encryptor.open(stored, storage_id.encode())
+                kind, body = plain[:1], plain[1:]
+                if kind == b"s":
+                    value = body.decode()
+                elif kind == b"d":
+                    value = bson.decode(body, CODEC_OPTIONS)
+                else:
+                    raise CorruptSession("decrypted payload has an unknown kind")
+            return self.codec.decode(value)
+        except CorruptSession:
+            raise
+        except (ValueError, TypeError, bson.InvalidBSON) as exc:
+            raise CorruptSession(f"stored session cannot be decoded: {exc}") from None
+
+    def load(self, doc: Mapping[str, Any]) -> StoredSession | None:
+        """Turn a stored document into a StoredSession; log and drop a corrupt one."""
+        try:
+            data = self.decode(doc.get("session"), doc["_id"])
+        except CorruptSession as exc:
+            log.warning("rejected stored session %s: %s", sid_digest(str(doc.get("_id"))), exc)
+            return None
+        return StoredSession(
+            data,
+            revision=doc.get("session"),
+            expires=doc.get("expires"),
+            last_modified=doc.get("lastModified"),
+            created_at=doc.get("createdAt"),
+        )
+
+    # -- expiry ------------------------------------------------------------
+
+    def expiry(self, session: Mapping[str, Any], now: datetime) -> datetime:
+        """The cookie's expiry when it has one, else ``now + ttl`` (connect-mongo's rule)."""
+        cookie = session.get("cookie")
+        expires = cookie.get("expires") if isinstance(cookie, Mapping) else None
+        if isinstance(expires, datetime):
+            return expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)
+        if isinstance(expires, str) and expires:
+            try:
+                return _clock.parse_js_iso(expires)
+            except ValueError:
+                raise ValueError(f"cookie.expires is not a date: {expires!r}") from None
+        return _clock.after(now, self.ttl)
+
+    def touch_is_due(self, session: Mapping[str, Any], now: datetime) -> bool:
+        """False while an unmodified session is inside its ``touch_after`` window."""
+        if not self.touch_after:
+            return True
+        last = getattr(session, "last_modified", None)
+        return last is None or (now - last) >= timedelta(seconds=self.touch_after)
+
+    # -- filters -----------------------------------------------------------
+
+    def live_filter(self, now: datetime, **extra: Any) -> dict[str, Any]:
+        """Sessions that exist for a reader: not expired, not flagged, not too old."""
+        query: dict[str, Any] = {
+            **extra,
+            "$or": [{"expires": {"$exists": False}}, {"expires": {"$gt": now}}],
+            "deleted": {"$ne": True},
+        }
+        if self.absolute_lifetime is not None:
+            cutoff = now - timedelta(seconds=self.absolute_lifetime)
+            query["createdAt"] = {"$not": {"$lte": cutoff}}
+        return query
+
+    def flag_update(self, now: datetime) -> dict[str, Any]:
+        """Mark a session deleted; every write filter excludes it from then on."""
+        return {"$set": {"deleted": True, "deletedAt": now}}
+
+    def user_filter(self, user: Any, now: datetime, keep: str | None = None) -> dict[str, Any]:
+        """Live sessions of ``user``, optionally sparing one session id."""
+        extra: dict[str, Any] = {"user": check_user(user)}
+        if keep is not None:
+            extra["_id"] = {"$ne": self.storage_id(keep)}
+        return self.live_filter(now, **extra)
+
+    # -- documents and updates ----------------------------------------------
+
+    def new_document(
+        self, storage_id: str, session: Mapping[str, Any], stored: Any, now: datetime
+    ) -> dict[str, Any]:
+        """The document ``create`` inserts."""
+        expires = self.expiry(session, now)
+        if self.absolute_lifetime is not None:
+            expires = min(expires, _clock.after(now, self.absolute_lifetime))
+        doc = {"_id": storage_id, "session": stored, "expires": expires}
+        doc.update(self._write_fields(session, now))
+        if self.timestamps or self.absolute_lifetime is not None:
+            doc["createdAt"] = now
+        return doc
+
+    def _write_fields(self, session: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if self.touch_after:
+            fields["lastModified"] = now
+        if self.timestamps:
+            fields["updatedAt"] = now
+        if self.user_path is not None:
+            user = _user_of(session, self.user_path)
+            if user is not None:
+                fields["user"] = check_user(user)
+        return fields
+
+    def write_update(
+        self, session: Mapping[str, Any], stored: Any, now: datetime, *, upsert: bool
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The update for ``set`` (upsert) and ``save`` (update-only)."""
+        fields = {"session": stored, "expires": self.expiry(session, now)}
+        fields.update(self._write_fields(session, now))
+        drop_user = self.user_path is not None and "user" not in fields
+        if self.absolute_lifetime is None:
+            update: dict[str, Any] = {"$set": fields}
+            if drop_user:
+                update["$unset"] = {"user": ""}
+            if upsert and self.timestamps:
+                update["$setOnInsert"] = {"createdAt": now}
+            return update
+        return self._capped_pipeline(fields, now, drop_user=drop_user)
+
+    def touch_update(
+        self, session: Mapping[str, Any], now: datetime
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The update for ``touch``: the expiry only, never the payload."""
+        fields: dict[str, Any] = {"expires": self.expiry(session, now)}
+        if self.touch_after:
+            fields["lastModified"] = now
+        if self.absolute_lifetime is None:
+            return {"$set": fields}
+        return self._capped_pipeline(fields, now, drop_user=False)
+
+    def _capped_pipeline(
+        self, fields: dict[str, Any], now: datetime, *, drop_user: bool
+    ) -> list[dict[str, Any]]:
+        # An aggregation-pipeline update (MongoDB 4.2+) caps `expires` at
+        # createdAt + absolute_lifetime in the same write, so no touch extends it.
+        lifetime_ms = int(self.absolute_lifetime * 1000)  # type: ignore[operator]
+        values = {k: {"$literal": v} for k, v in fields.items() if k != "expires"}
+        values["expires"] = {
+            "$min": [{"$literal": fields["expires"]}, {"$add": ["$createdAt", lifetime_ms]}]
+        }
+        stages: list[dict[str, Any]] = [
+            {"$set": {"createdAt": {"$ifNull": ["$createdAt", {"$literal": now}]}}},
+            {"$set": values},
+        ]
+        if drop_user:
+            stages.append({"$unset": ["user"]})
+        return stages
+
+
+def _index_matches(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return (
+        dict(existing["key"]) == wanted["key"]
+        and existing.get("expireAfterSeconds") == wanted.get("expireAfterSeconds")
+        and existing.get("partialFilterExpression") == wanted.get("partialFilterExpression")
+    )
+
+
+def indexes_to_create(
+    wanted: Sequence[dict[str, Any]], existing: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Return the wanted indexes that are missing; raise if one conflicts.
+
+    An identical index is accepted under any name; an index under our name, or
+    on our key, with other options is a conflict the user must resolve.
+    """
+    from ._errors import IndexConflict
+
+    missing = []
+    for spec in wanted:
+        same_name = [ix for ix in existing if ix.get("name") == spec["name"]]
+        same_key = [ix for ix in existing if dict(ix["key"]) == spec["key"]]
+        if any(_index_matches(ix, spec) for ix in same_name + same_key):
+            continue
+        if same_name or same_key:
+            found = (same_name or same_key)[0]
+            raise IndexConflict(
+                f"index {found.get('name')!r} exists with other options "
+                f"({dict(found)}); mongosession needs {spec}. Drop it, or use "
+                'auto_remove="interval" / another collection.'
+            )
+        missing.append(spec)
+    return missing
+
+
+class EventEmitter:
+    """``on(event, callback)``: connect-mongo's events, called with the session id."""
+
+    _listeners: dict[str, list[Callable[[str], object]]]
+
+    def on(self, event: str, callback: Callable[[str], object]) -> Callable[[str], object]:
+        """Call ``callback(sid)`` after each ``event``; returns ``callback``.
+
+        Events: ``create`` (a new document), ``update`` (an existing one
+        rewritten), ``set`` (either), ``touch`` (expiry moved), ``destroy``.
+        A callback that raises is logged and does not fail the operation.
+
+        Example::
+
+            store.on("destroy", lambda sid: audit.info("logout"))
+        """
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
+        self._listeners.setdefault(event, []).append(callback)
+        return callback
+
+    def _emit(self, event: str, sid: str) -> None:
+        for callback in self._listeners.get(event, ()):
+            try:
+                callback(sid)
+            except Exception:
+                log.exception("%s listener failed for session %s", event, sid_digest(sid))
+
+
+def remember(session: Any, rules: StoreRules, now: datetime, stored: Any = None) -> None:
+    """Keep a StoredSession in step with what was just written."""
+    if isinstance(session, StoredSession):
+        if stored is not None:
+            session.revision = stored
+        session.expires = rules.expiry(session, now)
+        if rules.touch_after:
+            session.last_modified = now

@@ -1,0 +1,80 @@
+"""Exceptions raised by mongosession.
+
+Every exception derives from :class:`MongoSessionError`; where a built-in
+exception describes the same kind of mistake (a wrong type, a bad value), the
+exception derives from it too, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class MongoSessionError(Exception):
+    """Base class of every error raised by mongosession."""
+
+
+class StoreUnavailable(MongoSessionError):
+    """The database could not be reached, or did not answer within the timeout.
+
+    Raised instead of returning "no session", so that callers fail closed: an
+    adapter turns it into HTTP 503 rather than serving an anonymous session.
+    """
+
+
+class SessionTooLarge(MongoSessionError, ValueError):
+    """The encoded session is larger than the store's ``max_size``.
+
+    Nothing was written: the stored document is unchanged.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"encoded session is {size} bytes, over the store's max_size of {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class SessionEncodingError(MongoSessionError, TypeError):
+    """The session holds a value the configured codec cannot store."""
+
+
+class CorruptSession(MongoSessionError, ValueError):
+    """A stored payload could not be decoded (garbage, foreign format, wrong key).
+
+    The store never executes stored data; it logs this event and treats the
+    session as absent.
+    """
+
+
+class DecryptionError(CorruptSession):
+    """No configured encryption key could authenticate a stored payload."""
+
+
+class SessionConflict(MongoSessionError):
+    """A concurrent request changed the same session key to a different value.
+
+    Changes to different keys are merged; only a true same-key conflict is
+    surfaced, so that no update is lost silently.
+    """
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"session keys changed concurrently: {', '.join(sorted(keys))}")
+        self.keys = keys
+
+
+class SessionIdCollision(MongoSessionError):
+    """``create`` was asked to insert a session id that already exists."""
+
+
+class IndexSetupError(MongoSessionError):
+    """The store's indexes could not be created."""
+
+
+class IndexConflict(IndexSetupError):
+    """An index with the store's index name exists with different options."""
+
+
+class IndexPermissionError(IndexSetupError):
+    """The database user may not create indexes.
+
+    Create them once with an account that may (``mongosession ensure-indexes``
+    or :meth:`MongoStore.ensure_indexes`), then pass ``create_indexes=False``.
+    """

@@ -1,0 +1,43 @@
+"""Session id generation and validation.
+
+Ids are checked for type and charset before they reach any query, so a value
+such as ``{"$ne": None}`` can never become a query operator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+
+# express-session's default ids are 24 random bytes in base64url (32 chars);
+# ids from other generators (uuid4, Node's genid) also fit this charset.
+_SID_RE = re.compile(r"[A-Za-z0-9_\-.~+/=:@!]{1,256}")
+
+SID_BYTES = 24
+
+
+def generate_sid() -> str:
+    """Return a new session id: 192 bits from the OS CSPRNG, base64url."""
+    return secrets.token_urlsafe(SID_BYTES)
+
+
+def check_sid(sid: Any) -> str:
+    """Return ``sid`` if it is a well-formed session id, else raise.
+
+    Raises:
+        TypeError: ``sid`` is not a ``str``.
+        ValueError: ``sid`` is empty, longer than 256 characters, or holds a
+            character outside ``A-Z a-z 0-9 _ - . ~ + / = : @ !``.
+    """
+    if type(sid) is not str:
+        raise TypeError(f"session id must be a str, not {type(sid).__name__}")
+    if _SID_RE.fullmatch(sid) is None:
+        raise ValueError("malformed session id")
+    return sid
+
+
+def sid_digest(sid: str) -> str:
+    """Name a session in logs without revealing its id (RELIABILITY item 10)."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:12]
