@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -156,6 +156,7 @@ class LocalMongod:
         mongod_path: str | None = None,
         startup_timeout: float = 30.0,
         cache_size_gb: float | None = 0.25,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.dbpath = Path(dbpath)
         self.repl_set = repl_set
@@ -167,6 +168,7 @@ class LocalMongod:
         self.startup_timeout = startup_timeout
         self.cache_size_gb = cache_size_gb
         self._port = port
+        self.extra_args = list(extra_args)
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- properties -----------------------------------------------------------------
@@ -219,6 +221,7 @@ class LocalMongod:
             args += ["--wiredTigerCacheSizeGB", str(self.cache_size_gb)]
         if self.repl_set:
             args += ["--replSet", self.repl_set]
+        args += self.extra_args
         for name, value in self.extra_params.items():
             if isinstance(value, bool):
                 value = "true" if value else "false"

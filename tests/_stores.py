@@ -44,13 +44,14 @@ class StoreKit:
         self.loop = asyncio.new_event_loop() if flavour == "async" else None
         self._closers: list[Callable[[], Any]] = []
 
-    def client(self, **options: Any) -> Any:
+    def client(self, uri: str | None = None, **options: Any) -> Any:
         """A client of this flavour (the test owns it; closed at teardown)."""
+        uri = uri or self.uri
         if self.loop is not None:
-            aclient: AsyncMongoClient[Any] = AsyncMongoClient(self.uri, **options)
+            aclient: AsyncMongoClient[Any] = AsyncMongoClient(uri, **options)
             self._closers.append(lambda: self.run(aclient.close()))
             return aclient
-        client: MongoClient[Any] = MongoClient(self.uri, **options)
+        client: MongoClient[Any] = MongoClient(uri, **options)
         self._closers.append(client.close)
         return client
 

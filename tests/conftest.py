@@ -39,6 +39,29 @@ def local_mongod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMong
         server.stop()
 
 
+AUTH_ADMIN = ("admin", "admin-password")
+
+
+@pytest.fixture(scope="session")
+def auth_mongod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMongod]:
+    """A second ``mongod`` with ``--auth`` and an ``admin`` user, for privilege tests.
+
+    Skipped when MONGODB_URI is set: those tests need a server they can configure.
+    """
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("privilege tests need the local server (MONGODB_URI is set)")
+    root = tmp_path_factory.mktemp("mongod-auth")
+    server = LocalMongod(root / "db", log_path=root / "mongod.log", extra_args=["--auth"])
+    server.start()
+    try:
+        # The localhost exception allows creating the first user.
+        with MongoClient(server.uri) as client:
+            client.admin.command("createUser", AUTH_ADMIN[0], pwd=AUTH_ADMIN[1], roles=["root"])
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def mongodb_uri(local_mongod: LocalMongod | None) -> str:
     """URI of the test server, without a database path (options are kept)."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 import mongosession
 from mongosession import (
@@ -217,6 +218,20 @@ def test_flag_deletion_and_cleanup(kit: StoreKit, db: Any) -> None:
     assert store.flag_deletion() == 1  # the other one; SID was flagged already
     assert store.cleanup() == 2
     assert db.sessions.count_documents({}) == 0
+
+
+def test_cleanup_spares_sessions_flagged_within_older_than(
+    kit: StoreKit, db: Any, frozen: list[datetime]
+) -> None:
+    store = kit.store(delete_flags=True)
+    store.set(SID, session())
+    store.set(OTHER, session())
+    store.destroy(SID)
+    frozen[0] += timedelta(seconds=30)
+    store.destroy(OTHER)
+    frozen[0] += timedelta(seconds=5)
+    assert store.cleanup(older_than=10) == 1
+    assert [d["_id"] for d in db.sessions.find()] == [OTHER]
 
 
 def test_cleanup_removes_expired_sessions_too(kit: StoreKit, db: Any) -> None:
@@ -503,3 +518,33 @@ def test_interval_auto_remove_deletes_expired_sessions_until_closed(kit: StoreKi
     db.sessions.insert_one({"_id": OTHER, "session": "{}", "expires": past})
     pause(kit, 0.3)
     assert db.sessions.count_documents({"_id": OTHER}) == 1
+
+
+def test_missing_index_privilege_is_reported_clearly(kit: StoreKit, auth_mongod: Any) -> None:
+    from tests.conftest import AUTH_ADMIN
+
+    admin_uri = f"mongodb://{AUTH_ADMIN[0]}:{AUTH_ADMIN[1]}@127.0.0.1:{auth_mongod.port}/admin"
+    with MongoClient(admin_uri) as admin:
+        name = f"app_{kit.flavour}"
+        # An application account that may read and write but not create indexes.
+        admin[name].command(
+            "createRole",
+            "sessions_rw",
+            privileges=[
+                {
+                    "resource": {"db": name, "collection": ""},
+                    "actions": ["find", "insert", "update", "remove", "listIndexes"],
+                }
+            ],
+            roles=[],
+        )
+        admin[name].command("createUser", "app", pwd="app-password", roles=["sessions_rw"])
+        app_uri = f"mongodb://app:app-password@127.0.0.1:{auth_mongod.port}/{name}"
+        store = kit.store(uri=app_uri)
+        with pytest.raises(mongosession.IndexPermissionError, match="ensure-indexes"):
+            store.set(SID, session())
+        # Once an administrator made the index, the application account works.
+        kit.store(client=kit.client(admin_uri), db_name=name).ensure_indexes()
+        store.set(SID, session(n=1))
+        assert store.get(SID) == session(n=1)
+        admin.drop_database(name)

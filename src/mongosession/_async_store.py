@@ -402,10 +402,18 @@ class AsyncMongoStore(EventEmitter):
             result = await self._collection.update_many(query, rules.flag_update(_clock.now()))
         return result.modified_count
 
-    async def cleanup(self) -> int:
-        """Delete flagged and expired sessions now; return how many."""
+    async def cleanup(self, older_than: float = 0) -> int:
+        """Delete flagged and expired sessions; return how many.
+
+        ``older_than`` (seconds) spares sessions flagged more recently, so that a
+        request still holding one finishes before the document goes (the flag is
+        what stops that request writing it back).
+        """
+        now = _clock.now()
+        cutoff = _clock.after(now, -older_than)
+        flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
+        query = {"$or": [flagged, {"expires": {"$lte": now}}]}
         await self._prepare()
-        query = {"$or": [{"deleted": True}, {"expires": {"$lte": _clock.now()}}]}
         with guarded(self._rules.timeout):
             result = await self._collection.delete_many(query)
         return result.deleted_count

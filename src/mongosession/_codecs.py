@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -47,12 +48,29 @@ def _reject(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_reject
+    )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 class JsonCodec:
     """connect-mongo's default: ``JSON.stringify(session)``, a compact string.
 
-    JSON rules apply: keys become strings, tuples become lists, and any value
-    JSON cannot hold (a datetime, a set, NaN) raises
-    :class:`SessionEncodingError`. Uses orjson when it is installed.
+    JSON rules apply, as in JavaScript: keys become strings, tuples become
+    lists, NaN and infinities become null, and any other value JSON cannot hold
+    (a datetime, a set, bytes) raises :class:`SessionEncodingError`. Uses orjson
+    when it is installed; the stored string is the same either way.
     """
 
     name = "json"
@@ -69,9 +87,10 @@ class JsonCodec:
                     | _orjson.OPT_PASSTHROUGH_DATACLASS,
                 ).decode()
                 return text
-            return json.dumps(
-                session, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_reject
-            )
+            try:
+                return _dumps(session)
+            except ValueError:  # NaN or infinity: write null, as JSON.stringify (and orjson) do
+                return _dumps(_finite(session))
         except (TypeError, ValueError) as exc:
             raise SessionEncodingError(f"session cannot be stored as JSON: {exc}") from None
 

@@ -78,3 +78,11 @@ class IndexPermissionError(IndexSetupError):
     Create them once with an account that may (``mongosession ensure-indexes``
     or :meth:`MongoStore.ensure_indexes`), then pass ``create_indexes=False``.
     """
+
+
+class ChangeStreamsUnsupported(MongoSessionError):
+    """The deployment cannot run change streams, so :meth:`MongoStore.watch` cannot work.
+
+    Change streams need a replica set or a sharded cluster (a single-node
+    replica set will do); a standalone ``mongod`` has no oplog to follow.
+    """
