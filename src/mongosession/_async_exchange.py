@@ -1,0 +1,168 @@
+"""One request's session I/O: load, the session methods, and the final commit.
+
+This file is the source: ``_sync_exchange.py`` is generated from it by
+``tools/unasync.py`` for the blocking adapters. The decisions themselves are in
+``_session.py``; this only carries them out against the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import _clock
+from ._async_store import AsyncMongoStore
+from ._errors import SessionIdCollision
+from ._session import RequestState, Session, SessionConfig, SessionCookie
+
+#: New ids tried when ``create`` finds the id taken (only a broken genid collides).
+ID_ATTEMPTS = 3
+
+
+class AsyncExchange:
+    """The session of one request against an :class:`AsyncMongoStore`.
+
+    An adapter calls :meth:`load` before the handler and :meth:`commit` before
+    the response headers go out; the handler's ``session.regenerate()`` and
+    friends land here.
+    """
+
+    def __init__(
+        self,
+        store: AsyncMongoStore,
+        config: SessionConfig,
+        *,
+        cookie_header: str | None,
+        header_value: str | None = None,
+        secure_request: bool = False,
+    ) -> None:
+        self.store = store
+        self.state = RequestState(config, secure_request=secure_request)
+        self._cookie_header = cookie_header
+        self._header_value = header_value
+        self.session: Session | None = None
+
+    async def load(self) -> Session:
+        """Read the presented session (one query), or start a new one (none).
+
+        Raises:
+            StoreUnavailable: the store could not answer; fail closed.
+        """
+        state = self.state
+        sid = state.presented_sid(
+            cookie_header=self._cookie_header, header_value=self._header_value
+        )
+        stored = None if sid is None else await self.store.get(sid)
+        now = _clock.now()
+        if sid is None or stored is None:
+            self.session = state.new_session(self, now)
+        else:
+            self.session = state.loaded_session(sid, stored, self, now)
+        return self.session
+
+    def _current(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("the session is not loaded")
+        return self.session
+
+    def _restart(self, session: Session) -> None:
+        # The same object carries on as a new, empty, unsaved session.
+        state = self.state
+        if session.id == state.cookie_sid:
+            state.ended_cookie = True
+        dict.clear(session)
+        session.id = state.new_id()
+        session.cookie = SessionCookie.new(state.config, _clock.now())
+        state.adopt(session, in_store=False)
+
+    async def regenerate(self, *, keep_data: bool = True) -> None:
+        """New id; the old record is deleted now; the data is kept unless asked not to."""
+        session, state = self._current(), self.state
+        if state.in_store:
+            await self.store.destroy(session.id)
+        if session.id == state.cookie_sid:
+            state.ended_cookie = True
+        session.id = state.new_id()
+        state.in_store = False
+        state.revision = None
+        if not keep_data:
+            dict.clear(session)
+            session.cookie = SessionCookie.new(state.config, _clock.now())
+
+    async def destroy(self) -> None:
+        """Delete the record now; the request goes on with a new empty session."""
+        session = self._current()
+        if self.state.in_store:
+            await self.store.destroy(session.id)
+        self._restart(session)
+
+    async def reload(self) -> bool:
+        """Replace the data with the stored data; False when the session is gone."""
+        session, state = self._current(), self.state
+        stored = await self.store.get(session.id) if state.in_store else None
+        if stored is None:
+            self._restart(session)
+            return False
+        fresh = state.loaded_session(session.id, stored, self, _clock.now())
+        dict.clear(session)
+        dict.update(session, dict.items(fresh))
+        session.cookie = fresh.cookie
+        state.adopt(session, in_store=True)
+        return True
+
+    async def save(self) -> bool:
+        """Write the session now; False when it was destroyed meanwhile."""
+        session = self._current()
+        return await self._write(session, create=not self.state.in_store)
+
+    async def touch(self) -> None:
+        """Restart the cookie's lifetime from now (the store is touched at the end)."""
+        self._current().cookie.reset_max_age(_clock.now())
+
+    async def _write(self, session: Session, *, create: bool) -> bool:
+        state = self.state
+        data = state.stored_form(session)
+        if create:
+            for attempt in range(ID_ATTEMPTS):
+                try:
+                    await self.store.create(session.id, data)
+                    break
+                except SessionIdCollision:
+                    if attempt == ID_ATTEMPTS - 1:
+                        raise
+                    session.id = state.new_id()
+        elif not await self.store.save(session.id, data):
+            return False
+        state.mark_saved(session, data)
+        return True
+
+    async def commit(self, current: Any) -> list[tuple[str, str]]:
+        """Carry out the end of the request; return the headers to add.
+
+        ``current`` is what the request's session slot holds now: the session,
+        or None when the handler unset it.
+
+        Raises:
+            StoreUnavailable: a write could not be made; fail closed.
+            SessionConflict: a concurrent request changed the same keys.
+        """
+        session = self._current()
+        if current is None:
+            session_now = None
+        else:
+            if current is not session and isinstance(current, Mapping):
+                dict.clear(session)  # the handler put a plain dict in the slot
+                dict.update(session, current)
+            session_now = session
+        state = self.state
+        plan = state.plan(session_now, _clock.now())
+        if plan.destroy is not None:
+            await self.store.destroy(plan.destroy)
+        elif plan.create or plan.update:
+            if not await self._write(session, create=plan.create):
+                # Destroyed or revoked while this request ran: stays gone.
+                plan.set_cookie = False
+                plan.clear_cookie = True
+        elif plan.touch:
+            await self.store.touch(session.id, state.touch_form(session))
+        return state.cookie_headers(session_now, plan)

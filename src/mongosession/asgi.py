@@ -1,0 +1,146 @@
+"""Session middleware for any ASGI application (Starlette, FastAPI, ...).
+
+A plain ASGI callable, not Starlette's ``BaseHTTPMiddleware``. It puts a
+:class:`~mongosession._session.Session` in ``scope["session"]``, so Starlette's
+and FastAPI's ``request.session`` work unchanged::
+
+    from mongosession import AsyncMongoStore
+    from mongosession.asgi import SessionMiddleware
+
+    store = AsyncMongoStore(uri="mongodb://localhost:27017/app")
+    app.add_middleware(SessionMiddleware, store=store, secret=["new", "old"])
+
+The session is read before the handler (one query, none without a cookie)
+and written when the response starts (at most one write), so a failure can
+still become an error response: 503 when the store is unavailable (fail
+closed), 409 when a concurrent request changed the same session keys.
+Changes made after the response has started are not saved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._async_exchange import AsyncExchange
+from ._async_store import AsyncMongoStore
+from ._errors import SessionConflict, StoreUnavailable
+from ._session import Session, SessionConfig
+
+__all__ = ["Session", "SessionMiddleware"]
+
+log = logging.getLogger("mongosession")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SessionMiddleware:
+    """Server-side sessions in MongoDB with express-session's semantics.
+
+    Args:
+        app: the ASGI application.
+        store: an :class:`AsyncMongoStore`.
+        secret: the signing secret, or a list (the first signs, all verify).
+        **options: ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
+            ``same_site``, ``path``, ``domain``, ``partitioned``, ``priority``,
+            ``rolling``, ``resave``, ``save_uninitialized``, ``unset``, ``proxy``,
+            ``genid``, ``header``: see the docs' session options page.
+    """
+
+    def __init__(
+        self, app: ASGIApp, store: AsyncMongoStore, secret: str | list[str], **options: Any
+    ) -> None:
+        if not isinstance(store, AsyncMongoStore):
+            raise TypeError("SessionMiddleware needs an AsyncMongoStore")
+        self.app = app
+        self.store = store
+        self.config = SessionConfig(secret=secret, **options)
+        self._header = self.config.header.lower().encode() if self.config.header else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        config = self.config
+        if kind not in ("http", "websocket") or not (
+            scope.get("root_path", "") + scope.get("path", "")
+        ).startswith(config.path):
+            await self.app(scope, receive, send)
+            return
+        cookies: list[str] = []
+        header_value = forwarded = None
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+            elif name == self._header:
+                header_value = value.decode("latin-1")
+            elif name == b"x-forwarded-proto" and forwarded is None:
+                forwarded = value.decode("latin-1")
+        secure = scope.get("scheme") in ("https", "wss")
+        if config.proxy and forwarded is not None:
+            secure = forwarded.partition(",")[0].strip().lower() == "https"
+        exchange = AsyncExchange(
+            self.store,
+            config,
+            cookie_header="; ".join(cookies) or None,
+            header_value=header_value,
+            secure_request=secure,
+        )
+        try:
+            scope["session"] = await exchange.load()
+        except StoreUnavailable as exc:
+            log.error("session store unavailable: %s", exc)
+            if kind == "websocket":
+                await send({"type": "websocket.close", "code": 1011})
+            else:
+                await _plain(send, 503, "Service Unavailable: session store unavailable")
+            return
+        if kind == "websocket":  # read-only: a websocket cannot set a cookie later
+            await self.app(scope, receive, send)
+            return
+
+        replaced = False
+
+        async def send_with_session(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                try:
+                    extra = await exchange.commit(scope.get("session"))
+                except StoreUnavailable as exc:
+                    log.error("session store unavailable: %s", exc)
+                    replaced = True
+                    await _plain(send, 503, "Service Unavailable: session store unavailable")
+                    return
+                except SessionConflict as exc:
+                    log.warning("session conflict: %s", exc)
+                    replaced = True
+                    await _plain(send, 409, "Conflict: the session changed concurrently; retry")
+                    return
+                if extra:
+                    headers = list(message.get("headers", ()))
+                    headers.extend((k.encode(), v.encode("latin-1")) for k, v in extra)
+                    message = {**message, "headers": headers}
+            elif replaced:
+                return  # the handler's body belongs to the response we replaced
+            await send(message)
+
+        await self.app(scope, receive, send_with_session)
