@@ -12,6 +12,7 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailu
 from pymongo.write_concern import WriteConcern
 
 from . import _clock
+from ._async_watch import AsyncSessionEvents
 from ._codecs import Codec
 from ._core import (
     CODEC_OPTIONS,
@@ -144,6 +145,13 @@ class AsyncMongoStore(EventEmitter):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def prepare(self) -> None:
+        """Create the indexes and start the sweeper now, not with the first operation.
+
+        The ASGI middleware calls this at application start-up (lifespan).
+        """
+        await self._prepare()
 
     async def _prepare(self) -> None:
         # Indexes and the sweeper start with the first operation, not in
@@ -442,6 +450,39 @@ class AsyncMongoStore(EventEmitter):
                 return result.modified_count
             deleted = await self._collection.delete_many(query)
             return deleted.deleted_count
+
+    def watch(
+        self,
+        *,
+        pre_images: bool = True,
+        resume_after: Mapping[str, Any] | None = None,
+        max_await: float = 1.0,
+    ) -> AsyncSessionEvents:
+        """Follow sessions as they end: expired, destroyed, revoked, flagged.
+
+        Returns :class:`AsyncSessionEvents`, an iterator of :class:`SessionEvent`
+        over a change stream; it needs a replica set or a sharded cluster.
+        Telling a TTL expiry from an explicit delete needs the collection's
+        pre-images (``changeStreamPreAndPostImages``, MongoDB 6.0+), asked for
+        unless ``pre_images=False``; without them a delete is ``"deleted"``.
+        ``resume_after`` takes a ``resume_token`` to go on where a stream
+        stopped; ``max_await`` bounds each wait for the server (seconds).
+        Example::
+
+            async with store.watch() as events:
+                async for event in events:
+                    print(event.kind, event.sid, event.user)
+
+        Raises:
+            ChangeStreamsUnsupported: the server is a standalone ``mongod``.
+        """
+        return AsyncSessionEvents(
+            self._collection,
+            timeout=self._rules.timeout,
+            pre_images=pre_images,
+            resume_after=resume_after,
+            max_await=max_await,
+        )
 
     async def close(self) -> None:
         """Stop the sweeper and close the client if the store made it."""

@@ -147,7 +147,7 @@ class SessionCookie:
     def new(cls, config: SessionConfig, now: datetime) -> SessionCookie:
         """A fresh cookie from the options."""
         cookie = cls(
-            secure=config.secure if isinstance(config.secure, bool) else None,
+            secure=True if config.secure is True else None,  # express stores it only when set
             http_only=config.http_only,
             domain=config.domain,
             path=config.path,
@@ -394,6 +394,7 @@ class RequestState:
         self.revision: Any = None
         self.last_modified: datetime | None = None
         self.ended_cookie = False  # the presented session ended during the request
+        self.written = False  # saved during the request: no touch needed at the end
 
     # -- reading the request -------------------------------------------------
 
@@ -492,7 +493,7 @@ class RequestState:
             plan.create = not self.in_store
             plan.update = self.in_store
         else:
-            plan.touch = self.in_store and self.cookie_sid == session.id
+            plan.touch = self.in_store and self.cookie_sid == session.id and not self.written
         if self.cookie_sid != session.id:
             plan.set_cookie = config.save_uninitialized or self.modified(session)
         else:
@@ -509,6 +510,7 @@ class RequestState:
     def mark_saved(self, session: Session, written: StoredSession) -> None:
         """After a write: the session is stored as it is now."""
         self.in_store = True
+        self.written = True
         self.original_id = session.id
         self.saved_fp = _fingerprint(session)
         self.revision = written.revision

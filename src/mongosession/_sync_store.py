@@ -14,6 +14,7 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailu
 from pymongo.write_concern import WriteConcern
 
 from . import _clock
+from ._sync_watch import SessionEvents
 from ._codecs import Codec
 from ._core import (
     CODEC_OPTIONS,
@@ -146,6 +147,13 @@ class MongoStore(EventEmitter):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def prepare(self) -> None:
+        """Create the indexes and start the sweeper now, not with the first operation.
+
+        The ASGI middleware calls this at application start-up (lifespan).
+        """
+        self._prepare()
 
     def _prepare(self) -> None:
         # Indexes and the sweeper start with the first operation, not in
@@ -444,6 +452,39 @@ class MongoStore(EventEmitter):
                 return result.modified_count
             deleted = self._collection.delete_many(query)
             return deleted.deleted_count
+
+    def watch(
+        self,
+        *,
+        pre_images: bool = True,
+        resume_after: Mapping[str, Any] | None = None,
+        max_await: float = 1.0,
+    ) -> SessionEvents:
+        """Follow sessions as they end: expired, destroyed, revoked, flagged.
+
+        Returns :class:`SessionEvents`, an iterator of :class:`SessionEvent`
+        over a change stream; it needs a replica set or a sharded cluster.
+        Telling a TTL expiry from an explicit delete needs the collection's
+        pre-images (``changeStreamPreAndPostImages``, MongoDB 6.0+), asked for
+        unless ``pre_images=False``; without them a delete is ``"deleted"``.
+        ``resume_after`` takes a ``resume_token`` to go on where a stream
+        stopped; ``max_await`` bounds each wait for the server (seconds).
+        Example::
+
+            with store.watch() as events:
+                for event in events:
+                    print(event.kind, event.sid, event.user)
+
+        Raises:
+            ChangeStreamsUnsupported: the server is a standalone ``mongod``.
+        """
+        return SessionEvents(
+            self._collection,
+            timeout=self._rules.timeout,
+            pre_images=pre_images,
+            resume_after=resume_after,
+            max_await=max_await,
+        )
 
     def close(self) -> None:
         """Stop the sweeper and close the client if the store made it."""

@@ -78,9 +78,27 @@ class SessionMiddleware:
         self.config = SessionConfig(secret=secret, **options)
         self._header = self.config.header.lower().encode() if self.config.header else None
 
+    def _preparing(self, receive: Receive) -> Receive:
+        # At start-up, make the indexes so that no request pays for them. A
+        # database that is down now is no reason to refuse to start: the first
+        # session operation tries again (and fails closed if it must).
+        async def receive_and_prepare() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.store.prepare()
+                except StoreUnavailable as exc:
+                    log.warning("session store not ready at start-up: %s", exc)
+            return message
+
+        return receive_and_prepare
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         config = self.config
+        if kind == "lifespan":
+            await self.app(scope, self._preparing(receive), send)
+            return
         if kind not in ("http", "websocket") or not (
             scope.get("root_path", "") + scope.get("path", "")
         ).startswith(config.path):
