@@ -13,7 +13,8 @@ and FastAPI's ``request.session`` work unchanged::
 The session is read before the handler (one query, none without a cookie)
 and written when the response starts (at most one write), so a failure can
 still become an error response: 503 when the store is unavailable (fail
-closed), 409 when a concurrent request changed the same session keys.
+closed), 409 when a concurrent request changed the same session keys, 403
+when a login is over the store's ``max_sessions_per_user`` (``on_session_limit="refuse"``).
 Changes made after the response has started are not saved.
 """
 
@@ -25,10 +26,10 @@ from typing import Any
 
 from ._async_exchange import AsyncExchange
 from ._async_store import AsyncMongoStore
-from ._errors import SessionConflict, StoreUnavailable
+from ._errors import SessionConflict, SessionLimitReached, StoreUnavailable
 from ._session import Session, SessionConfig
 
-__all__ = ["Session", "SessionMiddleware"]
+__all__ = ["Session", "SessionMiddleware", "get_session"]
 
 log = logging.getLogger("mongosession")
 
@@ -37,6 +38,21 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def get_session(request: Any) -> Session:
+    """The request's :class:`Session`, typed (``request.session`` is a plain dict to mypy).
+
+    Takes a Starlette/FastAPI ``Request`` or an ASGI scope. Example::
+
+        session = get_session(request)
+        await session.regenerate()
+    """
+    scope = getattr(request, "scope", request)
+    session = scope.get("session") if isinstance(scope, MutableMapping) else None
+    if not isinstance(session, Session):
+        raise RuntimeError("no mongosession Session here: is SessionMiddleware installed?")
+    return session
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
@@ -69,7 +85,12 @@ class SessionMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, store: AsyncMongoStore, secret: str | list[str], **options: Any
+        self,
+        app: ASGIApp,
+        /,  # positional: the options may be any keywords
+        store: AsyncMongoStore,
+        secret: str | list[str],
+        **options: Any,
     ) -> None:
         if not isinstance(store, AsyncMongoStore):
             raise TypeError("SessionMiddleware needs an AsyncMongoStore")
@@ -152,6 +173,11 @@ class SessionMiddleware:
                     log.warning("session conflict: %s", exc)
                     replaced = True
                     await _plain(send, 409, "Conflict: the session changed concurrently; retry")
+                    return
+                except SessionLimitReached as exc:
+                    log.warning("session refused: %s", exc)
+                    replaced = True
+                    await _plain(send, 403, "Forbidden: too many sessions for this user")
                     return
                 if extra:
                     headers = list(message.get("headers", ()))
