@@ -607,3 +607,15 @@ def test_fastapi_request_session_works_unchanged(test_uri: str) -> None:
 
 def test_routes_are_all_exercised() -> None:
     assert {r.path for r in ROUTES} >= {"/", "/login", "/logout", "/reload", "/save-early"}
+
+
+def test_an_untouched_session_is_not_marked_accessed_without_orjson(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mongosession import _session
+
+    monkeypatch.setattr(_session, "_orjson", None)
+    client = web()
+    client.get("/")
+    response = client.get("/static", headers={"cookie": ""})
+    assert "vary" not in response.headers

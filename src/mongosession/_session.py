@@ -32,12 +32,15 @@ SameSite = Literal["lax", "strict", "none"]
 def _fingerprint(data: Mapping[str, Any]) -> bytes:
     # What express-session hashes: the session without its cookie. Any value
     # (a datetime under the bson codec, say) gets a stable text form.
+    # A plain copy, so that serialising does not go through Session's reads
+    # (which would mark it accessed).
+    plain = dict.copy(data) if isinstance(data, dict) else dict(data)
     if _orjson is not None:
         try:
-            return _orjson.dumps(data, default=repr, option=_orjson.OPT_NON_STR_KEYS)
+            return _orjson.dumps(plain, default=repr, option=_orjson.OPT_NON_STR_KEYS)
         except TypeError:
             pass
-    return json.dumps(data, default=repr, separators=(",", ":")).encode()
+    return json.dumps(plain, default=repr, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -383,9 +386,16 @@ class Plan:
 class RequestState:
     """One request's session bookkeeping: express-session's decision table."""
 
-    def __init__(self, config: SessionConfig, *, secure_request: bool) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        secure_request: bool,
+        session_class: type[Session] = Session,
+    ) -> None:
         self.config = config
         self.secure_request = secure_request
+        self.session_class = session_class  # an adapter's subclass (Flask's SessionMixin)
         self.cookie_sid: str | None = None  # the verified id the client presented
         self.original_id: str | None = None
         self.original_fp: bytes = b""
@@ -423,7 +433,7 @@ class RequestState:
 
     def new_session(self, exchange: Any, now: datetime) -> Session:
         """A new, empty, unsaved session with a fresh id."""
-        session = Session(
+        session = self.session_class(
             {}, sid=self.new_id(), cookie=SessionCookie.new(self.config, now), exchange=exchange
         )
         self.adopt(session, in_store=False)
@@ -439,7 +449,7 @@ class RequestState:
         """The session for a stored one (its ``cookie`` key becomes ``.cookie``)."""
         data = dict(stored)
         cookie = SessionCookie.from_json(data.pop("cookie", None), self.config, now)
-        session = Session(data, sid=sid, cookie=cookie, exchange=exchange)
+        session = self.session_class(data, sid=sid, cookie=cookie, exchange=exchange)
         self.revision = getattr(stored, "revision", None)
         self.last_modified = getattr(stored, "last_modified", None)
         self.adopt(session, in_store=True)
