@@ -67,6 +67,13 @@ def login(client: TestClient, user: str = "alice") -> str:
     return client.cookies["connect.sid"]
 
 
+def replayed(web: Web, cookie: str) -> str:
+    """Who a fresh client presenting ``cookie`` is."""
+    replay = web()
+    replay.cookies.set("connect.sid", cookie)
+    return replay.get("/whoami").text
+
+
 # -- cookies -----------------------------------------------------------------------
 
 
@@ -371,9 +378,7 @@ def test_login_regenerates_the_id_and_keeps_the_data(web: Web, db: Any) -> None:
     assert client.get("/whoami").text == "alice"
     assert client.get("/peek").json()["cart"] == [0]
     assert db.sessions.count_documents({}) == 1
-    replay = web()
-    replay.cookies.set("connect.sid", before)
-    assert replay.get("/whoami").text == "anonymous"
+    assert replayed(web, before) == "anonymous"
 
 
 def test_logout_deletes_the_record_and_clears_the_cookie(web: Web, db: Any) -> None:
@@ -384,9 +389,7 @@ def test_logout_deletes_the_record_and_clears_the_cookie(web: Web, db: Any) -> N
         "connect.sid=; Path=/; Expires=Thu, 01 Jan 1970"
     )
     assert db.sessions.count_documents({}) == 0
-    replay = web()
-    replay.cookies.set("connect.sid", cookie)
-    assert replay.get("/whoami").text == "anonymous"
+    assert replayed(web, cookie) == "anonymous"
 
 
 def test_clear_empties_the_stored_session(web: Web, db: Any) -> None:
