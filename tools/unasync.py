@@ -20,15 +20,29 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "mongosession"
 
 #: (async source, generated sync file) pairs.
-FILES = [("_async_store.py", "_sync_store.py")]
+FILES = [
+    ("_async_store.py", "_sync_store.py"),
+    ("_async_watch.py", "_sync_watch.py"),
+    ("_async_exchange.py", "_sync_exchange.py"),
+]
 
 #: Whole-word renames, applied in order.
 RENAMES = [
+    ("._async_watch", "._sync_watch"),
+    ("pymongo.asynchronous", "pymongo.synchronous"),
+    ("AsyncChangeStream", "ChangeStream"),
+    ("AsyncCollection", "Collection"),
+    ("AsyncSessionEvents", "SessionEvents"),
     ("AsyncMongoClient", "MongoClient"),
     ("AsyncMongoStore", "MongoStore"),
     ("AsyncTicker", "ThreadTicker"),
+    ("AsyncExchange", "Exchange"),
+    ("._async_store", "._sync_store"),
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
+    ("__aiter__", "__iter__"),
+    ("__anext__", "__next__"),
+    ("StopAsyncIteration", "StopIteration"),
     ("asyncio.Lock", "threading.Lock"),
     ("import asyncio", "import threading"),
 ]
