@@ -17,18 +17,44 @@ import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ._errors import DecryptionError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "mse1."
 _PBKDF2_SALT = b"mongosession/encryption-key/v1"
 _PBKDF2_ROUNDS = 310_000
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)  # a few hundred bytes an entry
+def derive_key(
+    hash_name: str, secret: bytes, salt: bytes, iterations: int, length: int = 32
+) -> bytes:
+    """PBKDF2-HMAC, memoised: the same inputs are derived once per process.
+
+    Formats with a salt per message (connect-mongo's kruptein) hit the cache
+    each time the same stored session is read again.
+    """
+    return hashlib.pbkdf2_hmac(hash_name, secret, salt, iterations, length)
+
+
+def load_aesgcm() -> type[AESGCM]:
+    """The AES-GCM class of ``cryptography``, or an ImportError naming the extra."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ImportError(
+            "encryption needs the 'crypto' extra: pip install 'mongosession[crypto]'"
+        ) from None
+    return AESGCM
+
+
 def _derive(passphrase: str) -> bytes:
     # Derived once per process per passphrase, never per request.
-    return hashlib.pbkdf2_hmac("sha256", passphrase.encode(), _PBKDF2_SALT, _PBKDF2_ROUNDS, 32)
+    return derive_key("sha256", passphrase.encode(), _PBKDF2_SALT, _PBKDF2_ROUNDS)
 
 
 def _key_bytes(key: bytes | str) -> bytes:
@@ -59,17 +85,12 @@ class Encryptor:
     def __init__(self, keys: Sequence[bytes | str]) -> None:
         if isinstance(keys, (str, bytes)) or not keys:
             raise ValueError("encryption_keys must be a non-empty list of keys")
-        try:
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        except ImportError:  # pragma: no cover - depends on the installed extras
-            raise ImportError(
-                "encryption needs the 'crypto' extra: pip install 'mongosession[crypto]'"
-            ) from None
+        aead = load_aesgcm()
         raw = [_key_bytes(k) for k in keys]
-        self._sealer = (_key_id(raw[0]), AESGCM(raw[0]))
+        self._sealer = (_key_id(raw[0]), aead(raw[0]))
         self._openers: dict[str, list[AESGCM]] = {}
         for k in raw:
-            self._openers.setdefault(_key_id(k), []).append(AESGCM(k))
+            self._openers.setdefault(_key_id(k), []).append(aead(k))
 
     def seal(self, plaintext: bytes, aad: bytes) -> str:
         """Encrypt and authenticate ``plaintext`` bound to ``aad``."""
