@@ -24,6 +24,7 @@ FILES = [
     ("_async_store.py", "_sync_store.py"),
     ("_async_watch.py", "_sync_watch.py"),
     ("_async_exchange.py", "_sync_exchange.py"),
+    ("_async_steps.py", "_sync_steps.py"),
 ]
 
 #: Whole-word renames, applied in order.

@@ -10,9 +10,11 @@ Example::
 from __future__ import annotations
 
 from ._async_store import AsyncMongoStore
+from ._async_watch import AsyncSessionEvents
 from ._codecs import BsonCodec, Codec, JsonCodec, escape_key, unescape_key
 from ._core import StoredSession, merge_changes
 from ._errors import (
+    ChangeStreamsUnsupported,
     CorruptSession,
     DecryptionError,
     IndexConflict,
@@ -22,17 +24,22 @@ from ._errors import (
     SessionConflict,
     SessionEncodingError,
     SessionIdCollision,
+    SessionLimitReached,
     SessionTooLarge,
     StoreUnavailable,
 )
+from ._events import SessionEvent
 from ._ids import check_sid, generate_sid
 from ._sync_store import MongoStore
+from ._sync_watch import SessionEvents
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncMongoStore",
+    "AsyncSessionEvents",
     "BsonCodec",
+    "ChangeStreamsUnsupported",
     "Codec",
     "CorruptSession",
     "DecryptionError",
@@ -44,7 +51,10 @@ __all__ = [
     "MongoStore",
     "SessionConflict",
     "SessionEncodingError",
+    "SessionEvent",
+    "SessionEvents",
     "SessionIdCollision",
+    "SessionLimitReached",
     "SessionTooLarge",
     "StoreUnavailable",
     "StoredSession",

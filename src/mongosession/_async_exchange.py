@@ -35,9 +35,12 @@ class AsyncExchange:
         cookie_header: str | None,
         header_value: str | None = None,
         secure_request: bool = False,
+        session_class: type[Session] = Session,
     ) -> None:
         self.store = store
-        self.state = RequestState(config, secure_request=secure_request)
+        self.state = RequestState(
+            config, secure_request=secure_request, session_class=session_class
+        )
         self._cookie_header = cookie_header
         self._header_value = header_value
         self.session: Session | None = None

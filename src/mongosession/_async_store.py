@@ -23,6 +23,7 @@ from ._core import (
     USER_INDEX,
     AutoRemove,
     EventEmitter,
+    SessionLimitAction,
     StoredSession,
     StoreRules,
     guarded,
@@ -31,7 +32,13 @@ from ._core import (
     merge_changes,
     remember,
 )
-from ._errors import IndexConflict, IndexPermissionError, SessionConflict, SessionIdCollision
+from ._errors import (
+    IndexConflict,
+    IndexPermissionError,
+    SessionConflict,
+    SessionIdCollision,
+    SessionLimitReached,
+)
 from ._ids import sid_digest
 from ._tickers import AsyncTicker
 
@@ -76,6 +83,9 @@ class AsyncMongoStore(EventEmitter):
         timeout: float | None = DEFAULT_TIMEOUT,
         max_size: int = DEFAULT_MAX_SIZE,
         create_indexes: bool = True,
+        hash_ids: bytes | str | None = None,
+        max_sessions_per_user: int | None = None,
+        on_session_limit: SessionLimitAction = "evict_oldest",
     ) -> None:
         self._rules = rules = StoreRules(
             collection=collection,
@@ -94,6 +104,9 @@ class AsyncMongoStore(EventEmitter):
             timeout=timeout,
             max_size=max_size,
             create_indexes=create_indexes,
+            hash_ids=hash_ids,
+            max_sessions_per_user=max_sessions_per_user,
+            on_session_limit=on_session_limit,
         )
         if (uri is None) == (client is None):
             raise ValueError("pass exactly one of uri= or client=")
@@ -220,8 +233,11 @@ class AsyncMongoStore(EventEmitter):
         storage_id = rules.storage_id(sid)
         await self._prepare()
         with guarded(rules.timeout):
-            doc = await self._collection.find_one(rules.live_filter(_clock.now(), _id=storage_id))
-        return None if doc is None else rules.load(doc)
+            # By _id alone (the server's fast path); liveness is checked here.
+            doc = await self._collection.find_one({"_id": storage_id})
+        if doc is None or not rules.is_live(doc, _clock.now()):
+            return None
+        return rules.load(doc)
 
     async def set(self, sid: str, session: Mapping[str, Any]) -> None:
         """Write ``session`` (express-session's ``set``: insert or replace).
@@ -240,7 +256,11 @@ class AsyncMongoStore(EventEmitter):
         now = _clock.now()
         query = {"_id": storage_id, "deleted": {"$ne": True}}
         update = rules.write_update(session, stored, now, upsert=True)
+        user = rules.gained_user(session, None, storage_id)
+        if user is not None:
+            update = rules.with_user_since(update, now)
         await self._prepare()
+        await self._check_session_limit(storage_id, user)
         with guarded(rules.timeout):
             try:
                 result = await self._collection.update_one(query, update, upsert=True)
@@ -253,6 +273,7 @@ class AsyncMongoStore(EventEmitter):
                 if not result.matched_count:
                     log.info("not re-creating deleted session %s", sid_digest(sid))
                     return
+        await self._apply_session_limit(storage_id, user, created=created)
         remember(session, rules, now, stored)
         self._emit("create" if created else "update", sid)
         self._emit("set", sid)
@@ -268,12 +289,17 @@ class AsyncMongoStore(EventEmitter):
         stored = rules.encode(session, storage_id)
         now = _clock.now()
         document = rules.new_document(storage_id, session, stored, now)
+        user = rules.gained_user(session, None, storage_id)
+        if user is not None:
+            document["userSince"] = now
         await self._prepare()
+        await self._check_session_limit(storage_id, user)
         with guarded(rules.timeout):
             try:
                 await self._collection.insert_one(document)
             except DuplicateKeyError:
                 raise SessionIdCollision("session id exists already") from None
+        await self._apply_session_limit(storage_id, user, created=True)
         remember(session, rules, now, stored)
         self._emit("create", sid)
         self._emit("set", sid)
@@ -296,7 +322,9 @@ class AsyncMongoStore(EventEmitter):
             revision = session.revision if isinstance(session, StoredSession) else None
         base = None
         data: Mapping[str, Any] = session
+        user = rules.gained_user(session, revision, storage_id)
         await self._prepare()
+        await self._check_session_limit(storage_id, user)
         for _attempt in range(MERGE_ATTEMPTS):
             stored = rules.encode(data, storage_id)
             now = _clock.now()
@@ -304,6 +332,8 @@ class AsyncMongoStore(EventEmitter):
             if revision is not None:
                 query["session"] = revision
             update = rules.write_update(data, stored, now, upsert=False)
+            if user is not None:
+                update = rules.with_user_since(update, now)
             with guarded(rules.timeout):
                 result = await self._collection.update_one(query, update)
                 if result.matched_count:
@@ -320,6 +350,7 @@ class AsyncMongoStore(EventEmitter):
             revision = current.revision
         else:
             raise SessionConflict([])
+        await self._apply_session_limit(storage_id, user, created=False)
         if isinstance(session, StoredSession) and data is not session:
             session.clear()
             session.update(data)
@@ -327,6 +358,43 @@ class AsyncMongoStore(EventEmitter):
         self._emit("update", sid)
         self._emit("set", sid)
         return True
+
+    async def _check_session_limit(self, storage_id: str, user: Any) -> None:
+        # on_session_limit="refuse": a login over the limit writes nothing.
+        rules = self._rules
+        limit = rules.max_sessions_per_user
+        if user is None or limit is None or rules.on_session_limit != "refuse":
+            return
+        query = rules.others_of_user(user, _clock.now(), storage_id)
+        with guarded(rules.timeout):
+            others = await self._collection.count_documents(query, limit=limit)
+        if others >= limit:
+            raise SessionLimitReached(limit)
+
+    async def _apply_session_limit(self, storage_id: str, user: Any, *, created: bool) -> None:
+        # After a login is written: end the sessions beyond the limit, oldest
+        # login first ("evict_oldest"), or take back a new session that lost a
+        # race with another login ("refuse"; an existing one cannot be taken back).
+        rules = self._rules
+        limit = rules.max_sessions_per_user
+        refuse = rules.on_session_limit == "refuse"
+        if user is None or limit is None or (refuse and not created):
+            return
+        now = _clock.now()
+        with guarded(rules.timeout):
+            cursor = self._collection.find(rules.user_filter(user, now), {"_id": 1})
+            oldest_first = [doc["_id"] async for doc in cursor.sort([("userSince", 1), ("_id", 1)])]
+            ended = rules.over_limit(oldest_first, storage_id)
+            if not ended:
+                return
+            if refuse:
+                await self._collection.delete_one({"_id": storage_id})
+            elif rules.delete_flags:
+                await self._collection.update_many({"_id": {"$in": ended}}, rules.flag_update(now))
+            else:
+                await self._collection.delete_many({"_id": {"$in": ended}})
+        if refuse:
+            raise SessionLimitReached(limit)
 
     async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
         """Move the session's expiry forward without rewriting its data.

@@ -55,6 +55,8 @@ def decode_component(value: str) -> str:
     """JavaScript's ``decodeURIComponent``, leaving the value as is when it fails."""
     if "%" not in value:
         return value
+    if value.startswith("s%3A") and "%" not in value[4:]:
+        return "s:" + value[4:]  # a signed id as express-session writes it: skip unquote
     try:
         return unquote(value, errors="strict")
     except UnicodeDecodeError:

@@ -64,6 +64,17 @@ class SessionIdCollision(MongoSessionError):
     """``create`` was asked to insert a session id that already exists."""
 
 
+class SessionLimitReached(MongoSessionError):
+    """The user has ``max_sessions_per_user`` sessions already (``on_session_limit="refuse"``).
+
+    Nothing was written for the new session. The ASGI middleware answers 403.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the user has the most sessions allowed ({limit}); log out of one")
+        self.limit = limit
+
+
 class IndexSetupError(MongoSessionError):
     """The store's indexes could not be created."""
 

@@ -6,7 +6,9 @@ such as ``{"$ne": None}`` can never become a query operator.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from typing import Any
@@ -36,6 +38,37 @@ def check_sid(sid: Any) -> str:
     if _SID_RE.fullmatch(sid) is None:
         raise ValueError("malformed session id")
     return sid
+
+
+HASH_KEY_MIN_BYTES = 16
+
+
+def hash_key(key: bytes | str) -> bytes:
+    """Check and return the key of ``hash_ids`` (a str is taken as its UTF-8 bytes).
+
+    Raises:
+        TypeError: ``key`` is not bytes or a str (``hash_ids=True`` names no key).
+        ValueError: ``key`` is shorter than 16 bytes.
+    """
+    if isinstance(key, str):
+        key = key.encode()
+    if not isinstance(key, bytes):
+        raise TypeError(
+            "hash_ids takes the hashing key (bytes or str, at least 16 bytes), "
+            f"not {type(key).__name__}"
+        )
+    if len(key) < HASH_KEY_MIN_BYTES:
+        raise ValueError(f"the hash_ids key must be at least {HASH_KEY_MIN_BYTES} bytes")
+    return key
+
+
+def hashed_sid(key: bytes, sid: str) -> str:
+    """The ``_id`` of ``sid`` with ``hash_ids``: HMAC-SHA256 under ``key``, base64url.
+
+    One way: a leaked database holds no id a cookie could carry.
+    """
+    digest = hmac.new(key, sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def sid_digest(sid: str) -> str:

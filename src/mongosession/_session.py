@@ -467,15 +467,24 @@ class RequestState:
 
     # -- the decision table ----------------------------------------------------
 
-    def modified(self, session: Session) -> bool:
+    # ``fingerprint``, where taken, is the session's current one when the caller
+    # has it already: plan() computes it once instead of once per question.
+
+    def modified(self, session: Session, fingerprint: bytes | None = None) -> bool:
         """Changed since loaded or created: another id, or other content."""
-        return session.id != self.original_id or _fingerprint(session) != self.original_fp
+        return (
+            session.id != self.original_id
+            or (fingerprint or _fingerprint(session)) != self.original_fp
+        )
 
-    def saved(self, session: Session) -> bool:
+    def saved(self, session: Session, fingerprint: bytes | None = None) -> bool:
         """Stored as it is now (same id, same content as the last save or load)."""
-        return session.id == self.original_id and _fingerprint(session) == self.saved_fp
+        return (
+            session.id == self.original_id
+            and (fingerprint or _fingerprint(session)) == self.saved_fp
+        )
 
-    def should_save(self, session: Session) -> bool:
+    def should_save(self, session: Session, fingerprint: bytes | None = None) -> bool:
         """express-session's ``shouldSave``."""
         config = self.config
         if (
@@ -483,8 +492,8 @@ class RequestState:
             and self.saved_fp is None
             and self.cookie_sid != session.id
         ):
-            return self.modified(session)
-        return not self.saved(session)
+            return self.modified(session, fingerprint)
+        return not self.saved(session, fingerprint)
 
     def plan(self, session: Session | None, now: datetime) -> Plan:
         """Decide what the end of the request does; ``session`` None means unset."""
@@ -499,16 +508,17 @@ class RequestState:
             session.cookie.secure = self.secure_request
         session.cookie.reset_max_age(now)
         plan = Plan()
-        if self.should_save(session):
+        fingerprint = _fingerprint(session)
+        if self.should_save(session, fingerprint):
             plan.create = not self.in_store
             plan.update = self.in_store
         else:
             plan.touch = self.in_store and self.cookie_sid == session.id and not self.written
         if self.cookie_sid != session.id:
-            plan.set_cookie = config.save_uninitialized or self.modified(session)
+            plan.set_cookie = config.save_uninitialized or self.modified(session, fingerprint)
         else:
             plan.set_cookie = config.rolling or (
-                session.cookie.expires is not None and self.modified(session)
+                session.cookie.expires is not None and self.modified(session, fingerprint)
             )
         if plan.set_cookie and session.cookie.secure and not self.secure_request:
             plan.set_cookie = False  # express-session never sends a Secure cookie over http

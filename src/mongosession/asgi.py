@@ -24,9 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ._adapters import UNAVAILABLE_TEXT, failure_status, is_secure
 from ._async_exchange import AsyncExchange
 from ._async_store import AsyncMongoStore
-from ._errors import SessionConflict, SessionLimitReached, StoreUnavailable
+from ._errors import MongoSessionError, StoreUnavailable
 from ._session import Session, SessionConfig
 
 __all__ = ["Session", "SessionMiddleware", "get_session"]
@@ -134,9 +135,9 @@ class SessionMiddleware:
                 header_value = value.decode("latin-1")
             elif name == b"x-forwarded-proto" and forwarded is None:
                 forwarded = value.decode("latin-1")
-        secure = scope.get("scheme") in ("https", "wss")
-        if config.proxy and forwarded is not None:
-            secure = forwarded.partition(",")[0].strip().lower() == "https"
+        secure = is_secure(
+            config, https=scope.get("scheme") in ("https", "wss"), forwarded_proto=forwarded
+        )
         exchange = AsyncExchange(
             self.store,
             config,
@@ -147,11 +148,11 @@ class SessionMiddleware:
         try:
             scope["session"] = await exchange.load()
         except StoreUnavailable as exc:
-            log.error("session store unavailable: %s", exc)
+            failure_status(exc)  # logs it
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1011})
             else:
-                await _plain(send, 503, "Service Unavailable: session store unavailable")
+                await _plain(send, 503, UNAVAILABLE_TEXT)
             return
         if kind == "websocket":  # read-only: a websocket cannot set a cookie later
             await self.app(scope, receive, send)
@@ -164,20 +165,12 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 try:
                     extra = await exchange.commit(scope.get("session"))
-                except StoreUnavailable as exc:
-                    log.error("session store unavailable: %s", exc)
+                except MongoSessionError as exc:
+                    failure = failure_status(exc)  # 503, 409 or 403, logged
+                    if failure is None:
+                        raise
                     replaced = True
-                    await _plain(send, 503, "Service Unavailable: session store unavailable")
-                    return
-                except SessionConflict as exc:
-                    log.warning("session conflict: %s", exc)
-                    replaced = True
-                    await _plain(send, 409, "Conflict: the session changed concurrently; retry")
-                    return
-                except SessionLimitReached as exc:
-                    log.warning("session refused: %s", exc)
-                    replaced = True
-                    await _plain(send, 403, "Forbidden: too many sessions for this user")
+                    await _plain(send, *failure)
                     return
                 if extra:
                     headers = list(message.get("headers", ()))

@@ -1,0 +1,394 @@
+"""Django's session engine, stored in MongoDB: ``SESSION_ENGINE = "mongosession.django"``.
+
+``settings.py``::
+
+    SESSION_ENGINE = "mongosession.django"
+    MONGOSESSION = {"uri": "mongodb://localhost:27017/app", "touch_after": 60}
+    MIDDLEWARE = [
+        "mongosession.django.SessionMiddleware",  # Django's, plus 503 when MongoDB is down
+        ...
+    ]
+
+Django keeps its own cookie (``SESSION_COOKIE_*``, the raw session key, its
+``SessionMiddleware``); the stored documents are connect-mongo's, with a
+``cookie`` object in ``session`` and Django's expiry
+(:meth:`~SessionStore.get_expiry_date`) as the document's ``expires``, so the
+admin command line and Node apps can read them. ``MONGOSESSION`` holds the
+store's arguments (see the options page); ``client`` (your ``MongoClient``)
+and ``async_client`` (your ``AsyncMongoClient``, for the ``a*`` methods)
+take the place of ``uri`` for their store. ``ttl`` defaults to
+``SESSION_COOKIE_AGE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import (
+    VALID_KEY_CHARS,
+    CreateError,
+    SessionBase,
+    UpdateError,
+)
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from . import _clock
+from ._adapters import failure_status
+from ._async_steps import Steps
+from ._async_steps import run_steps as _arun
+from ._async_store import AsyncMongoStore
+from ._core import StoredSession
+from ._errors import MongoSessionError, SessionIdCollision
+from ._ids import check_sid
+from ._session import SessionCookie, _fingerprint
+from ._sync_steps import run_steps as _run
+from ._sync_store import MongoStore
+
+__all__ = [
+    "SessionMiddleware",
+    "SessionStore",
+    "aclose_stores",
+    "close_stores",
+    "get_async_store",
+    "get_store",
+]
+
+_lock = threading.Lock()
+_sync_store: MongoStore | None = None
+_async_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMongoStore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _store_arguments(*, for_async: bool) -> dict[str, Any]:
+    configured = getattr(settings, "MONGOSESSION", None)
+    if not isinstance(configured, Mapping):
+        raise ImproperlyConfigured(
+            'set MONGOSESSION = {"uri": "mongodb://host/database", ...} to use mongosession.django'
+        )
+    arguments = dict(configured)
+    # Each store takes its own kind of client when given one, else the URI.
+    async_client = arguments.pop("async_client", None)
+    client = arguments.pop("client", None)
+    if for_async:
+        client = async_client
+    if client is not None:
+        arguments.pop("uri", None)
+        arguments["client"] = client
+    elif "uri" not in arguments:
+        raise ImproperlyConfigured(
+            f"MONGOSESSION needs 'uri' or '{'async_client' if for_async else 'client'}'"
+        )
+    arguments.setdefault("ttl", settings.SESSION_COOKIE_AGE)
+    return arguments
+
+
+def get_store() -> MongoStore:
+    """The process's :class:`MongoStore`, made from ``settings.MONGOSESSION`` on first use.
+
+    Use it for what Django's session API lacks, e.g. log out everywhere::
+
+        get_store().destroy_user(user_id, keep=request.session.session_key)
+    """
+    global _sync_store
+    with _lock:
+        if _sync_store is None:
+            _sync_store = MongoStore(**_store_arguments(for_async=False))
+        return _sync_store
+
+
+def get_async_store() -> AsyncMongoStore:
+    """The :class:`AsyncMongoStore` of the running event loop (PyMongo's async client is per loop)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        store = _async_stores.get(loop)
+        if store is None:
+            store = _async_stores[loop] = AsyncMongoStore(**_store_arguments(for_async=True))
+        return store
+
+
+def close_stores() -> None:
+    """Close the blocking store and forget the async ones; later use makes new stores.
+
+    From async code, ``await aclose_stores()`` also closes the running loop's store.
+    """
+    global _sync_store
+    with _lock:
+        sync_store, _sync_store = _sync_store, None
+        _async_stores.clear()
+    if sync_store is not None:
+        sync_store.close()
+
+
+async def aclose_stores() -> None:
+    """:func:`close_stores`, closing the running event loop's async store too."""
+    with _lock:
+        async_store = _async_stores.pop(asyncio.get_running_loop(), None)
+    close_stores()
+    if async_store is not None:
+        await async_store.close()
+
+
+def _forget_stores(*, setting: str, **kwargs: Any) -> None:
+    # override_settings(MONGOSESSION=...) in tests: the next use reads the new value.
+    if setting in ("MONGOSESSION", "SESSION_COOKIE_AGE"):
+        close_stores()
+
+
+setting_changed.connect(_forget_stores)
+
+
+class SessionStore(SessionBase):  # type: ignore[misc]
+    """Django's ``SessionBase`` over :class:`MongoStore` (``a*`` methods: :class:`AsyncMongoStore`).
+
+    - ``save()`` updates only a session that exists: one destroyed meanwhile
+      (logout in a concurrent request) raises Django's ``UpdateError``, so
+      ``SessionMiddleware`` answers 400 instead of resurrecting it. Changes
+      to other keys made concurrently are merged, not overwritten.
+    - ``save()`` of an unchanged session (``SESSION_SAVE_EVERY_REQUEST``)
+      only moves its expiry, and not at all within the store's ``touch_after``.
+    - ``clear_expired()`` (``manage.py clearsessions``) deletes expired and
+      flagged sessions; MongoDB's TTL index removes expired ones anyway.
+    - Stored values must be JSON (or BSON, with ``codec="bson"``);
+      ``SESSION_SERIALIZER`` is not used. The key ``cookie`` is reserved.
+    """
+
+    _session_key: str | None  # Django's validating property
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._stored: StoredSession | None = None  # the document as last read or written
+        self._stored_key: str | None = None
+        self._stored_fingerprint = b""
+
+    # -- keys ------------------------------------------------------------------
+
+    def _validate_session_key(self, key: Any) -> bool:
+        # Django's rule (8+ characters) and ours: a malformed key never reaches a query.
+        if not super()._validate_session_key(key):
+            return False
+        try:
+            check_sid(key)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def _get_new_session_key(self) -> str:
+        # No exists() round trip: create() inserts, and a taken key is a CreateError.
+        return str(get_random_string(32, VALID_KEY_CHARS))
+
+    async def _aget_new_session_key(self) -> str:
+        return self._get_new_session_key()
+
+    # -- the steps: each Django method and its a* twin run the same generator -----
+
+    def _load_steps(self) -> Steps[dict[str, Any]]:
+        stored = yield ("get", self.session_key)
+        if stored is None:
+            self._session_key = None
+            self._stored = None
+            return {}
+        data = dict(stored)
+        data.pop("cookie", None)
+        self._remember(stored, data)
+        return data
+
+    def _exists_steps(self, session_key: Any) -> Steps[bool]:
+        if not self._validate_session_key(session_key):
+            return False
+        return (yield ("get", session_key)) is not None
+
+    def _save_steps(self, must_create: bool) -> Steps[None]:
+        key = self.session_key
+        if key is None:
+            raise UpdateError  # the session vanished when it was loaded for this save
+        data = self._get_session(no_load=True)  # loaded (or created) by now
+        same = self._stored is not None and self._stored_key == key
+        unchanged = same and _fingerprint(data) == self._stored_fingerprint
+        payload = self._payload(data, self._stored.revision if same and self._stored else None)
+        if must_create:
+            try:
+                yield ("create", key, payload)
+            except SessionIdCollision:
+                raise CreateError from None
+        elif unchanged and self._stored is not None:
+            payload.last_modified = self._stored.last_modified
+            yield ("touch", key, payload)
+            self._stored.last_modified = payload.last_modified
+            return
+        elif not (yield ("save", key, payload)):
+            raise UpdateError  # destroyed or revoked meanwhile: it stays gone
+        self._remember(payload, data)
+
+    def _create_steps(self) -> Steps[None]:
+        while True:
+            self._session_key = self._get_new_session_key()
+            try:
+                yield from self._save_steps(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+
+    def _delete_steps(self, session_key: str | None) -> Steps[None]:
+        key = self.session_key if session_key is None else session_key
+        if not self._validate_session_key(key):
+            return
+        yield ("destroy", key)
+        if key == self._stored_key:
+            self._stored = None
+
+    def _remember(self, stored: StoredSession, data: Mapping[str, Any]) -> None:
+        self._stored = stored
+        self._stored_key = self.session_key
+        self._stored_fingerprint = _fingerprint(data)
+
+    def _payload(self, data: Mapping[str, Any], revision: Any) -> StoredSession:
+        """The stored form: the data plus an express-session ``cookie`` carrying Django's expiry."""
+        now = _clock.now()
+        expiry = data.get("_session_expiry")
+        expires: datetime = self.get_expiry_date(modification=now, expiry=expiry)
+        if timezone.is_naive(expires):
+            expires = timezone.make_aware(expires)
+        at_browser_close = (
+            settings.SESSION_EXPIRE_AT_BROWSER_CLOSE if expiry is None else expiry == 0
+        )
+        same_site = settings.SESSION_COOKIE_SAMESITE
+        cookie = SessionCookie(
+            original_max_age=None
+            if at_browser_close
+            else int((expires - now).total_seconds() * 1000),
+            expires=expires,
+            secure=True if settings.SESSION_COOKIE_SECURE else None,
+            http_only=bool(settings.SESSION_COOKIE_HTTPONLY),
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            path=settings.SESSION_COOKIE_PATH,
+            same_site=same_site.lower() if isinstance(same_site, str) else None,
+        )
+        return StoredSession({**data, "cookie": cookie.to_json()}, revision=revision)
+
+    # -- Django's SessionBase contract --------------------------------------------
+
+    def is_empty(self) -> bool:
+        """Django's rule; with ``SESSION_SAVE_EVERY_REQUEST`` a session is loaded first.
+
+        The save that setting makes would load it anyway; loading here lets an
+        expired or revoked session count as empty (cookie deleted) rather than
+        fail the save with ``UpdateError``.
+        """
+        if (
+            settings.SESSION_SAVE_EVERY_REQUEST
+            and self.session_key is not None
+            and not hasattr(self, "_session_cache")
+        ):
+            self._get_session()
+        return bool(super().is_empty())
+
+    def load(self) -> dict[str, Any]:
+        """The stored data (one query); ``{}`` and no key when it is gone or expired."""
+        return _run(self._load_steps(), get_store())
+
+    async def aload(self) -> dict[str, Any]:
+        """:meth:`load`, on the async store."""
+        return await _arun(self._load_steps(), get_async_store())
+
+    def exists(self, session_key: str | None) -> bool:
+        """Whether a live session has this key."""
+        return _run(self._exists_steps(session_key), get_store())
+
+    async def aexists(self, session_key: str | None) -> bool:
+        """:meth:`exists`, on the async store."""
+        return await _arun(self._exists_steps(session_key), get_async_store())
+
+    def create(self) -> None:
+        """Insert a new session under a new key (retrying on a taken key)."""
+        _run(self._create_steps(), get_store())
+
+    async def acreate(self) -> None:
+        """:meth:`create`, on the async store."""
+        await _arun(self._create_steps(), get_async_store())
+
+    def save(self, must_create: bool = False) -> None:
+        """Insert (``must_create``: ``CreateError`` if taken) or update only (``UpdateError``)."""
+        if self.session_key is None:
+            return self.create()
+        self._get_session(no_load=must_create)
+        _run(self._save_steps(must_create), get_store())
+        return None
+
+    async def asave(self, must_create: bool = False) -> None:
+        """:meth:`save`, on the async store."""
+        if self.session_key is None:
+            return await self.acreate()
+        await self._aget_session(no_load=must_create)
+        await _arun(self._save_steps(must_create), get_async_store())
+        return None
+
+    def delete(self, session_key: str | None = None) -> None:
+        """Delete the session (this one when ``session_key`` is None)."""
+        _run(self._delete_steps(session_key), get_store())
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        """:meth:`delete`, on the async store."""
+        await _arun(self._delete_steps(session_key), get_async_store())
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Delete expired (and flagged) sessions: ``manage.py clearsessions``."""
+        get_store().cleanup()
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """:meth:`clear_expired`, on the async store."""
+        await get_async_store().cleanup()
+
+
+class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
+    """Django's ``SessionMiddleware``, failing closed with 503 when MongoDB cannot answer.
+
+    Put it in ``MIDDLEWARE`` in place of
+    ``django.contrib.sessions.middleware.SessionMiddleware`` (it is a
+    subclass, so Django's checks accept it). With Django's own, a store
+    failure is a 500: still never an anonymous session, only a worse answer.
+    A same-key conflict between concurrent requests is a 409.
+    """
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view that could not load its session: 503 (or 409)."""
+        failure = _failure_response(exception)
+        if failure is not None:
+            request._mongosession_failed = True  # no second attempt in process_response
+        return failure
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """Django's save-and-set-cookie, with a store failure answered as 503."""
+        if getattr(request, "_mongosession_failed", False):
+            return response
+        try:
+            return super().process_response(request, response)
+        except MongoSessionError as exc:
+            failure = _failure_response(exc)
+            if failure is None:
+                raise
+            return failure
+
+
+def _failure_response(exc: BaseException) -> HttpResponse | None:
+    failure = failure_status(exc)
+    if failure is None:
+        return None
+    status, text = failure
+    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response

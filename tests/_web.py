@@ -1,0 +1,265 @@
+"""One way to drive every adapter: a Site per framework, and a Browser over any Site.
+
+A Site sends one request with an explicit ``Cookie`` header through the
+framework's own test client (Starlette's TestClient for ASGI, Flask's,
+Django's, aiohttp's) or over real HTTP, and returns a :class:`Reply`. The
+:class:`Browser` keeps the cookies between requests, the way a browser does,
+so the behaviour suite reads the same for every framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+
+import httpx
+from aiohttp import DummyCookieJar
+from aiohttp.test_utils import TestClient as AiohttpClient
+from aiohttp.test_utils import TestServer
+from pymongo import AsyncMongoClient, MongoClient, monitoring
+from starlette.testclient import TestClient as StarletteClient
+
+from mongosession import AsyncMongoStore, MongoStore
+from mongosession._cookies import encode_component, sign
+from tests._adapter_apps import SECRET, aiohttp_app, configure_django, flask_app
+from tests._apps import starlette_app
+
+
+@dataclass
+class Reply:
+    """A response: status, body text and headers (names in lower case)."""
+
+    status: int
+    text: str
+    headers: list[tuple[str, str]]
+
+    def all(self, name: str) -> list[str]:
+        """Every value of header ``name``."""
+        return [value for key, value in self.headers if key == name.lower()]
+
+    @property
+    def set_cookies(self) -> list[str]:
+        return self.all("set-cookie")
+
+
+def _is_clearing(attributes: Mapping[str, str], value: str) -> bool:
+    expires = attributes.get("expires", "")
+    return value in ("", '""') or attributes.get("max-age") == "0" or "1970" in expires
+
+
+class Site(Protocol):
+    """An application with the suite's routes behind one adapter."""
+
+    cookie_name: str
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply: ...
+
+    def signed(self, sid: str) -> str:
+        """The cookie value that presents session ``sid`` as this adapter issues it."""
+        ...
+
+    def tampered(self, value: str) -> str:
+        """A well-formed cookie value no longer naming a valid session."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Browser:
+    """A cookie jar over a Site: Set-Cookie stores or clears, every request sends the jar."""
+
+    def __init__(self, site: Site, cookies: Mapping[str, str] | None = None) -> None:
+        self.site = site
+        self.jar: dict[str, str] = dict(cookies or {})
+
+    @property
+    def session_cookie(self) -> str | None:
+        return self.jar.get(self.site.cookie_name)
+
+    def replay(self, value: str) -> Browser:
+        """A fresh browser presenting ``value`` as the session cookie."""
+        return Browser(self.site, {self.site.cookie_name: value})
+
+    def get(self, path: str) -> Reply:
+        return self.request("GET", path)
+
+    def post(self, path: str) -> Reply:
+        return self.request("POST", path)
+
+    def request(self, method: str, path: str) -> Reply:
+        header = "; ".join(f"{k}={v}" for k, v in self.jar.items()) or None
+        reply = self.site.request(method, path, header)
+        for line in reply.set_cookies:
+            first, *rest = line.split(";")
+            name, _, value = first.strip().partition("=")
+            attributes = {}
+            for item in rest:
+                key, _, val = item.strip().partition("=")
+                attributes[key.lower()] = val
+            if _is_clearing(attributes, value):
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+        return reply
+
+
+# -- the express-session cookie (ASGI, Flask, aiohttp) -------------------------------------
+
+
+class SignedCookieSite:
+    """Cookie helpers for the adapters that issue express-session's signed cookie."""
+
+    cookie_name = "connect.sid"
+
+    def signed(self, sid: str) -> str:
+        return encode_component(sign(sid, SECRET))
+
+    def tampered(self, value: str) -> str:
+        last = value[-1]
+        return value[:-1] + ("A" if last != "A" else "B")  # the signature no longer matches
+
+
+def _headers(items: Any) -> list[tuple[str, str]]:
+    return [(str(k).lower(), str(v)) for k, v in items]
+
+
+class ASGISite(SignedCookieSite):
+    """tests/_apps.py's Starlette app through Starlette's TestClient."""
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
+        app = starlette_app(AsyncMongoStore(client=self.mongo, **store))
+        self.http = StarletteClient(app)
+        self.http.__enter__()
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        self.http.cookies.clear()
+        response = self.http.request(
+            method, path, headers={"cookie": cookie} if cookie else {}, follow_redirects=False
+        )
+        return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
+
+    def close(self) -> None:
+        self.http.portal.call(self.mongo.close)  # type: ignore[union-attr]
+        self.http.__exit__(None, None, None)
+
+
+class FlaskSite(SignedCookieSite):
+    """The Flask app through Flask's test client."""
+
+    cookie_name = "session"  # Flask's SESSION_COOKIE_NAME, read by the extension
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        self.mongo: MongoClient[Any] = MongoClient(uri, event_listeners=[listener])
+        self.app = flask_app(MongoStore(client=self.mongo, **store))
+        self.http = self.app.test_client(use_cookies=False)
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        response = self.http.open(path, method=method, headers={"Cookie": cookie} if cookie else {})
+        return Reply(
+            response.status_code,
+            response.get_data(as_text=True),
+            _headers(response.headers.items()),
+        )
+
+    def close(self) -> None:
+        self.mongo.close()
+
+
+class AiohttpSite(SignedCookieSite):
+    """The aiohttp app through aiohttp's TestClient (a real server on a loopback port)."""
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
+        app = aiohttp_app(AsyncMongoStore(client=self.mongo, **store))
+        self.http = self.loop.run_until_complete(self._start(app))
+
+    @staticmethod
+    async def _start(app: Any) -> AiohttpClient[Any, Any]:
+        client: AiohttpClient[Any, Any] = AiohttpClient(
+            TestServer(app), cookie_jar=DummyCookieJar()
+        )
+        await client.start_server()
+        return client
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        return self.loop.run_until_complete(self._request(method, path, cookie))
+
+    async def _request(self, method: str, path: str, cookie: str | None) -> Reply:
+        headers = {"Cookie": cookie} if cookie else {}
+        async with self.http.request(method, path, headers=headers, allow_redirects=False) as r:
+            return Reply(r.status, await r.text(), _headers(r.headers.items()))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.http.close())
+        self.loop.run_until_complete(self.mongo.close())
+        self.loop.close()
+
+
+# -- Django's own cookie ------------------------------------------------------------------
+
+
+class DjangoSite:
+    """The Django views through Django's test Client, ``MONGOSESSION`` set for this site."""
+
+    cookie_name = "sessionid"
+    lifetime = 120  # SESSION_COOKIE_AGE: Django's expiry, not the store's ttl
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        configure_django()
+        from django.test import Client
+        from django.test.utils import override_settings
+
+        store.pop("ttl", None)
+        self.mongo: MongoClient[Any] = MongoClient(uri, event_listeners=[listener])
+        self.settings = override_settings(
+            MONGOSESSION={"client": self.mongo, **store}, SESSION_COOKIE_AGE=self.lifetime
+        )
+        self.settings.enable()
+        self.http = Client()
+
+    def signed(self, sid: str) -> str:
+        return sid  # Django's cookie is the bare session key
+
+    def tampered(self, value: str) -> str:
+        return value[:-1] + ("a" if value[-1] != "a" else "b")
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        self.http.cookies = SimpleCookie()
+        response = self.http.generic(method, path, **({"HTTP_COOKIE": cookie} if cookie else {}))
+        headers = _headers(response.headers.items())
+        headers += [("set-cookie", morsel.OutputString()) for morsel in response.cookies.values()]
+        return Reply(response.status_code, response.content.decode(), headers)
+
+    def close(self) -> None:
+        self.settings.disable()
+        self.mongo.close()
+
+
+# -- real HTTP ---------------------------------------------------------------------------
+
+
+class HTTPSite:
+    """A server process on a loopback port, over real HTTP (httpx)."""
+
+    def __init__(self, base_url: str, cookie_name: str) -> None:
+        self.cookie_name = cookie_name
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def signed(self, sid: str) -> str:
+        raise NotImplementedError
+
+    def tampered(self, value: str) -> str:
+        raise NotImplementedError
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        self.http.cookies.clear()
+        response = self.http.request(method, path, headers={"cookie": cookie} if cookie else {})
+        return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
+
+    def close(self) -> None:
+        self.http.close()
