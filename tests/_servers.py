@@ -26,16 +26,20 @@ def _accepts(port: int) -> bool:
 
 @contextmanager
 def serving(
-    command: Sequence[str], *, mongodb_uri: str, log: Path, timeout: float = 30
+    command: Sequence[str], *, mongodb_uri: str | None, log: Path, timeout: float = 30
 ) -> Iterator[str]:
     """Start ``command`` (``{port}`` in it is replaced), yield its base URL, stop it by PID.
 
-    The process runs from the repository root with ``MONGODB_URI`` set; its
-    output goes to ``log``, shown when it fails to start.
+    The process runs from the repository root with ``MONGODB_URI`` set (unset
+    when ``mongodb_uri`` is None); its output goes to ``log``, shown when it
+    fails to start.
     """
     port = free_port()
     args = [part.replace("{port}", str(port)) for part in command]
-    env = {**os.environ, "MONGODB_URI": mongodb_uri, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    env["PYTHONUNBUFFERED"] = "1"
+    if mongodb_uri is not None:
+        env["MONGODB_URI"] = mongodb_uri
     with log.open("wb") as output:
         process = subprocess.Popen(
             args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output

@@ -9,76 +9,38 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests._mongod import free_port
+from tests._servers import python, serving
 
 
 class Demo:
-    """A running `mongosession demo` process."""
+    """A running `mongosession demo`: its URL and its output file."""
 
-    def __init__(self, data_dir: Path, uri: str | None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-        if uri:
-            env["MONGODB_URI"] = uri
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mongosession",
-                "demo",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/static-probe", timeout=1)
-                return
-            except httpx.TransportError:
-                if self.process.poll() is not None:
-                    output = self.process.stdout.read() if self.process.stdout else ""
-                    raise RuntimeError(f"demo exited: {output}") from None
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("the demo did not start")
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self.log = log
 
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.stdout.read() if self.process.stdout else ""
+
+@contextmanager
+def running_demo(data_dir: Path, uri: str | None) -> Iterator[Demo]:
+    """`python -m mongosession demo` on a free port; MONGODB_URI unset when ``uri`` is None."""
+    log = data_dir.parent / f"{data_dir.name}.log"
+    command = python("-m", "mongosession", "demo", "--port", "{port}", "--data-dir", str(data_dir))
+    with serving(command, mongodb_uri=uri, log=log, timeout=60) as url:
+        yield Demo(url, log)
 
 
 @pytest.fixture
 def demo(tmp_path: Path, test_uri: str) -> Iterator[Demo]:
-    running = Demo(tmp_path / "demo", test_uri)
-    try:
+    with running_demo(tmp_path / "demo", test_uri) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def visits(page: httpx.Response) -> int:
@@ -160,22 +122,15 @@ def test_the_demo_runs_its_own_mongodb_and_keeps_sessions_across_restarts(tmp_pa
     if os.environ.get("MONGODB_URI"):
         pytest.skip("checks the demo's own server; MONGODB_URI is set")
     data_dir = tmp_path / "data"
-    first = Demo(data_dir, None)
-    try:
-        with browser_client(first) as client:
-            client.post("/login", data={"user": "erin"})
-            cookie = client.cookies["connect.sid"]
-    finally:
-        output = first.stop()
+    with running_demo(data_dir, None) as first, browser_client(first) as client:
+        client.post("/login", data={"user": "erin"})
+        cookie = client.cookies["connect.sid"]
+    output = first.log.read_text()
     assert "started a local MongoDB" in output
     assert "stopped the local MongoDB" in output
-    second = Demo(data_dir, None)
-    try:
-        with browser_client(second) as client:
-            client.cookies.set("connect.sid", cookie)
-            assert 'id="who">erin<' in client.get("/").text
-    finally:
-        second.stop()
+    with running_demo(data_dir, None) as second, browser_client(second) as client:
+        client.cookies.set("connect.sid", cookie)
+        assert 'id="who">erin<' in client.get("/").text
 
 
 CHROMIUM = shutil.which("chromium")
