@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from mongosession import AsyncMongoStore
 from mongosession.aiohttp import get_session, setup
 from tests._adapter_apps import SECRET
+from tests._faultproxy import FaultProxy
+from tests._mongod import with_db
 from tests._monitoring import CommandLog
 from tests._servers import python, serving, tour_the_example
 
@@ -184,3 +186,50 @@ def test_a_websocket_handler_reads_the_session(
             return str(await ws.receive_str())
 
     assert run_app(loop, test_uri, routes, script) == "alice"
+
+
+def test_a_session_call_failing_in_the_handler_fails_closed(
+    loop: asyncio.AbstractEventLoop, local_mongod: Any
+) -> None:
+    if local_mongod is None:
+        pytest.skip("injects faults in front of the local server (MONGODB_URI is set)")
+    routes = web.RouteTableDef()
+
+    @routes.get("/count")
+    async def count(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        session["n"] = session.get("n", 0) + 1
+        return web.Response(text=str(session["n"]))
+
+    @routes.post("/login")
+    async def login(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        await request.app["stop_database"]()
+        await session.regenerate()  # the store is gone by now
+        return web.Response(text="never")
+
+    async def script(client: TestClient[Any, Any]) -> None:
+        assert (await (await client.get("/count")).text()) == "1"
+        response = await client.post("/login")
+        assert response.status == 503
+        assert "session store unavailable" in await response.text()
+
+    async def main(proxy: FaultProxy) -> None:
+        store = AsyncMongoStore(uri=with_db(proxy.uri, "aiohttp_faults"), timeout=0.5)
+        app = web.Application()
+        setup(app, store, secret=SECRET)
+        app.add_routes(routes)
+
+        async def stop_database() -> None:
+            proxy.blackhole()  # the network to MongoDB goes silent mid-request
+            proxy.reset_connections()
+
+        app["stop_database"] = stop_database
+        async with TestClient(TestServer(app)) as client:
+            try:
+                await script(client)
+            finally:
+                await store.close()
+
+    with FaultProxy(local_mongod.port) as proxy:
+        loop.run_until_complete(main(proxy))

@@ -46,6 +46,7 @@ __all__ = ["Session", "get_session", "setup"]
 _ERRORS: dict[int, type[web.HTTPException]] = {
     503: web.HTTPServiceUnavailable,
     409: web.HTTPConflict,
+    403: web.HTTPForbidden,
 }
 
 
@@ -113,6 +114,14 @@ def setup(
             if failure is not None:
                 return _failure_response(*failure)
             raise
+        except MongoSessionError as exc:
+            # A session call in the handler failed (regenerate, destroy, save...):
+            # the same answer as at load and commit; nothing more is saved.
+            slot.committed = True
+            failure = failure_status(exc)
+            if failure is None:
+                raise
+            return _failure_response(*failure)
         except BaseException:
             slot.committed = True  # a crashed request saves nothing
             raise

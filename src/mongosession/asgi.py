@@ -158,11 +158,12 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        replaced = False
+        replaced = started = False
 
         async def send_with_session(message: Message) -> None:
-            nonlocal replaced
+            nonlocal replaced, started
             if message["type"] == "http.response.start":
+                started = True
                 try:
                     extra = await exchange.commit(scope.get("session"))
                 except MongoSessionError as exc:
@@ -180,4 +181,13 @@ class SessionMiddleware:
                 return  # the handler's body belongs to the response we replaced
             await send(message)
 
-        await self.app(scope, receive, send_with_session)
+        try:
+            await self.app(scope, receive, send_with_session)
+        except MongoSessionError as exc:
+            # The handler's own session call failed (regenerate, destroy, save,
+            # reload, or the store itself): the same answer as at load and commit,
+            # while the response has not started.
+            failure = None if started else failure_status(exc)
+            if failure is None:
+                raise
+            await _plain(send, *failure)
