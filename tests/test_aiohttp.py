@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,9 @@ def test_a_websocket_handler_reads_the_session(
     assert run_app(loop, test_uri, routes, script) == "alice"
 
 
+STOP_DATABASE = web.AppKey("stop_database", Callable[[], Awaitable[None]])
+
+
 def test_a_session_call_failing_in_the_handler_fails_closed(
     loop: asyncio.AbstractEventLoop, local_mongod: Any
 ) -> None:
@@ -204,7 +207,7 @@ def test_a_session_call_failing_in_the_handler_fails_closed(
     @routes.post("/login")
     async def login(request: web.Request) -> web.Response:
         session = await get_session(request)
-        await request.app["stop_database"]()
+        await request.app[STOP_DATABASE]()
         await session.regenerate()  # the store is gone by now
         return web.Response(text="never")
 
@@ -224,7 +227,7 @@ def test_a_session_call_failing_in_the_handler_fails_closed(
             proxy.blackhole()  # the network to MongoDB goes silent mid-request
             proxy.reset_connections()
 
-        app["stop_database"] = stop_database
+        app[STOP_DATABASE] = stop_database
         async with TestClient(TestServer(app)) as client:
             try:
                 await script(client)
