@@ -55,8 +55,13 @@ def decode_component(value: str) -> str:
     """JavaScript's ``decodeURIComponent``, leaving the value as is when it fails."""
     if "%" not in value:
         return value
-    if value.startswith("s%3A") and "%" not in value[4:]:
-        return "s:" + value[4:]  # a signed id as express-session writes it: skip unquote
+    if value.startswith("s%3A"):
+        # A signed id as express-session writes it escapes only ":" and the
+        # signature's "+", "/" and "=": decode those without the general unquote.
+        # (The replacements add no "%", so no new escape can appear.)
+        rest = value[4:].replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+        if "%" not in rest:
+            return "s:" + rest
     try:
         return unquote(value, errors="strict")
     except UnicodeDecodeError:

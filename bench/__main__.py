@@ -1,0 +1,199 @@
+"""``python -m bench``: every benchmark, one command, ratios against baselines run alongside.
+
+    python -m bench                      # everything (about 6 minutes on 2 cores)
+    python -m bench --quick              # a smoke run in well under a minute
+    python -m bench --only store,http    # some sections
+    python -m bench --markdown out.md    # also write the tables as Markdown
+
+Starts its own ``mongod`` (the ``server`` extra) unless ``MONGODB_URI`` is set, and
+stops it at the end. Needs the ``bench`` extra for the HTTP section; stacks whose
+software is missing are left out and named. Run it from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from mongosession._localdb import LocalMongod, find_mongod, strip_db_path, with_db
+
+from . import middleware, profile, store, web
+from ._common import Section, markdown_report
+
+SECTIONS = ("store", "middleware", "profile", "http")
+DB = "mongosession_bench"
+PACKAGES = (
+    "mongosession",
+    "pymongo",
+    "orjson",
+    "cryptography",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "flask",
+    "werkzeug",
+    "flask-session",
+    "msgspec",
+    "gunicorn",
+)
+NODE_PACKAGES = ("express", "express-session", "connect-mongo", "mongodb")
+
+
+@contextlib.contextmanager
+def database() -> Iterator[tuple[str, int | None]]:
+    """(URI without a database, PID of a local mongod or None) for the whole run."""
+    external = os.environ.get("MONGODB_URI")
+    if external:
+        yield strip_db_path(external), None
+        return
+    root = Path(tempfile.mkdtemp(prefix="mongosession-bench-db-"))
+    server = LocalMongod(root / "db", log_path=root / "mongod.log", mongod_path=find_mongod())
+    server.start()
+    try:
+        yield server.uri, server.pid
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def environment(uri: str) -> list[str]:
+    """Machine and versions, for the report."""
+    lines = [f"- Python {platform.python_version()} on {platform.platform()}"]
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines.append(f"- {os.cpu_count()} CPUs: {cpu}")
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(uri) as client:
+        lines.append(f"- MongoDB {client.server_info()['version']}")
+    versions = []
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+    lines.append("- " + ", ".join(versions))
+    node = shutil.which("node")
+    if node:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        found = [f"Node {version}"]
+        for name in NODE_PACKAGES:
+            manifest = web.NODE_DIR / "node_modules" / name / "package.json"
+            if manifest.exists():
+                found.append(f"{name} {json.loads(manifest.read_text())['version']}")
+        lines.append("- " + ", ".join(found))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny runs: checks that everything works"
+    )
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}"
+    )
+    parser.add_argument("--markdown", type=Path, help="write the report as Markdown here too")
+    parser.add_argument(
+        "--duration", type=float, default=3.0, help="HTTP: seconds measured per run"
+    )
+    parser.add_argument("--connections", type=int, default=8, help="HTTP: concurrent connections")
+    parser.add_argument(
+        "--background", type=int, default=10_000, help="HTTP: other sessions stored"
+    )
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    sections: list[Section] = []
+    with database() as (uri, mongod_pid):
+        env = environment(uri)
+        print("\n".join(["mongosession benchmarks", *env, ""]), flush=True)
+        db_uri = with_db(uri, DB)
+        for name in chosen:
+            t0 = time.monotonic()
+            print(f"== {name} ...", flush=True)
+            if name == "store":
+                section = store.run(
+                    db_uri,
+                    server_pid=mongod_pid,
+                    ops=10 if args.quick else 50,
+                    rounds=2 if args.quick else 30,
+                )
+            elif name == "middleware":
+                section = middleware.run(
+                    db_uri, requests=30 if args.quick else 300, rounds=2 if args.quick else 9
+                )
+            elif name == "profile":
+                section = profile.run(db_uri, requests=100 if args.quick else 1500)
+            else:
+                section = web.run(
+                    uri,
+                    mongod_pid=mongod_pid,
+                    connections=args.connections,
+                    warmup=0.3 if args.quick else 1.0,
+                    duration=0.5 if args.quick else args.duration,
+                    rounds=1 if args.quick else 3,
+                    background=100 if args.quick else args.background,
+                )
+            sections.append(section)
+            _print(section)
+            print(f"({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
+        client: MongoClient[dict[str, Any]]
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            try:
+                client.drop_database(DB)
+            except PyMongoError as exc:  # the results stand; say why cleanup failed
+                print(f"bench: could not drop {DB}: {exc}", file=sys.stderr)
+    _print_targets(sections)
+    elapsed = time.monotonic() - started
+    print(f"\nbench: done in {elapsed:.0f} s")
+    if args.markdown:
+        report = "\n".join(env) + "\n\n" + markdown_report(sections)
+        args.markdown.write_text(report + f"\nTotal run time: {elapsed:.0f} s.\n")
+        print(f"bench: Markdown written to {args.markdown}")
+    return 0
+
+
+def _print(section: Section) -> None:
+    print(f"# {section.name}\n")
+    for table in section.tables:
+        print(table.text() + "\n")
+    for note in section.notes:
+        print(note)
+
+
+def _print_targets(sections: list[Section]) -> None:
+    targets = [t for s in sections for t in s.targets]
+    if not targets:
+        return
+    print("# Targets\n")
+    width = max(len(t.name) for t in targets)
+    for t in targets:
+        mark = "met   " if t.met else "MISSED"
+        print(f"{mark}  {t.name.ljust(width)}  {t.measured}  (goal {t.goal})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Flask-Session 0.8's MongoDB backend (served by gunicorn): ``bench.apps.flask_session_app:app``.
+
+Configured as its documentation shows, defaults kept: permanent sessions, refreshed
+(rewritten) on every request (``SESSION_REFRESH_EACH_REQUEST``, Flask's default).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, request, session
+from flask_session import Session
+from pymongo import MongoClient
+
+from . import MAX_AGE, SECRET, URI, profile
+
+client: MongoClient[dict[str, Any]] = MongoClient(URI)
+
+app = Flask(__name__)
+app.config.update(
+    SECRET_KEY=SECRET,
+    PERMANENT_SESSION_LIFETIME=timedelta(seconds=MAX_AGE),
+    SESSION_TYPE="mongodb",
+    SESSION_MONGODB=client,
+    SESSION_MONGODB_DB=client.get_default_database().name,
+    SESSION_MONGODB_COLLECT="sessions",
+)
+Session(app)
+
+
+@app.post("/login")
+def login() -> str:
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    user = request.args["user"]
+    session["user"] = user
+    session["profile"] = profile(user)
+    session["n"] = 0
+    return "ok"
+
+
+@app.get("/read")
+def read() -> str:
+    return str(session.get("user", "anonymous"))
+
+
+@app.post("/write")
+def write() -> str:
+    session["n"] = session.get("n", 0) + 1
+    return str(session["n"])
+
+
+@app.get("/health")
+def health() -> str:
+    return "ok"
