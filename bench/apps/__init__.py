@@ -13,7 +13,11 @@ Configuration comes from the environment: ``BENCH_DB_URI`` (with the database),
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 URI = os.environ.get("BENCH_DB_URI", "")
 SECRET = os.environ.get("BENCH_SECRET", "bench secret")
@@ -29,3 +33,30 @@ def profile(user: str) -> dict[str, Any]:
         "roles": ["customer"],
         "locale": "en-GB",
     }
+
+
+def add_flask_routes(app: Flask, regenerate: Callable[[], object]) -> None:
+    """The four routes on a Flask ``app``; ``regenerate()`` is each library's own call."""
+    from flask import request, session
+
+    @app.post("/login")
+    def login() -> str:
+        regenerate()
+        user = request.args["user"]
+        session["user"] = user
+        session["profile"] = profile(user)
+        session["n"] = 0
+        return "ok"
+
+    @app.get("/read")
+    def read() -> str:
+        return str(session.get("user", "anonymous"))
+
+    @app.post("/write")
+    def write() -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"

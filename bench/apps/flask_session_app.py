@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, session
 from flask_session import Session
 from pymongo import MongoClient
 
-from . import MAX_AGE, SECRET, URI, profile
+from . import MAX_AGE, SECRET, URI, add_flask_routes
 
 client: MongoClient[dict[str, Any]] = MongoClient(URI)
 
@@ -29,27 +29,7 @@ app.config.update(
 Session(app)
 
 
-@app.post("/login")
-def login() -> str:
-    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
-    user = request.args["user"]
-    session["user"] = user
-    session["profile"] = profile(user)
-    session["n"] = 0
-    return "ok"
-
-
-@app.get("/read")
-def read() -> str:
-    return str(session.get("user", "anonymous"))
-
-
-@app.post("/write")
-def write() -> str:
-    session["n"] = session.get("n", 0) + 1
-    return str(session["n"])
-
-
-@app.get("/health")
-def health() -> str:
-    return "ok"
+add_flask_routes(
+    app,
+    regenerate=lambda: current_app.session_interface.regenerate(session),  # type: ignore[attr-defined]
+)
