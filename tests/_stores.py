@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pymongo import AsyncMongoClient, MongoClient
 
 from mongosession import AsyncMongoStore, MongoStore
+from mongosession._async_steps import Steps
+from mongosession._async_steps import run_steps as run_async
+from mongosession._sync_steps import run_steps as run_sync
 
-Program = Generator[tuple[Any, ...], Any, Any]
+Program = Steps[Any]
 
 
 class Blocking:
@@ -73,52 +76,23 @@ class StoreKit:
         assert self.loop is not None
         return self.loop.run_until_complete(coro)
 
-    def concurrently(self, programs: list[Program]) -> list[Any]:
+    def concurrently(self, programs: list[Steps[Any]]) -> list[Any]:
         """Run store programs at the same time: threads for the sync store, tasks for async.
 
         A program is a generator that yields ``(method, *args)`` and receives the
-        result (or has the exception thrown into it); its return value is collected.
+        result (or has the store's error thrown into it), run by the library's own
+        ``run_steps`` (the Django adapter's driver); its return value is collected.
         """
         if self.loop is not None:
-            raw = self._raw_async
-
-            async def drive(program: Program) -> Any:
-                result: Any = None
-                error: BaseException | None = None
-                while True:
-                    try:
-                        call = program.throw(error) if error else program.send(result)
-                    except StopIteration as stop:
-                        return stop.value
-                    result, error = None, None
-                    try:
-                        result = await getattr(raw, call[0])(*call[1:])
-                    except Exception as exc:
-                        error = exc
+            store = self._raw_async
 
             async def gather() -> list[Any]:
-                return list(await asyncio.gather(*(drive(p) for p in programs)))
+                return list(await asyncio.gather(*(run_async(p, store) for p in programs)))
 
             return self.run(gather())
-
-        store = self._raw_sync
-
-        def drive_sync(program: Program) -> Any:
-            result: Any = None
-            error: BaseException | None = None
-            while True:
-                try:
-                    call = program.throw(error) if error else program.send(result)
-                except StopIteration as stop:
-                    return stop.value
-                result, error = None, None
-                try:
-                    result = getattr(store, call[0])(*call[1:])
-                except Exception as exc:
-                    error = exc
-
         with ThreadPoolExecutor(len(programs)) as pool:
-            return [f.result() for f in [pool.submit(drive_sync, p) for p in programs]]
+            futures = [pool.submit(run_sync, p, self._raw_sync) for p in programs]
+            return [f.result() for f in futures]
 
     def close(self) -> None:
         for closer in reversed(self._closers):

@@ -19,7 +19,6 @@ from bson import ObjectId
 
 import mongosession
 from mongosession import (
-    BsonCodec,
     DecryptionError,
     SessionEncodingError,
     SessionTooLarge,
@@ -463,7 +462,3 @@ def test_generated_ids_are_long_random_and_url_safe() -> None:
     ids = {mongosession.generate_sid() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) == 32 and mongosession.check_sid(i) == i for i in ids)
-
-
-def test_bson_codec_is_exported() -> None:
-    assert isinstance(mongosession.BsonCodec(), BsonCodec)
