@@ -68,21 +68,10 @@ class AsyncExchange:
             raise RuntimeError("the session is not loaded")
         return self.session
 
-    def _restart(self, session: Session) -> None:
-        # The same object carries on as a new, empty, unsaved session.
+    def _renew(self, session: Session, *, keep_data: bool) -> None:
+        # A new id for the same object, not yet stored; the presented cookie
+        # has ended if this was its session.
         state = self.state
-        if session.id == state.cookie_sid:
-            state.ended_cookie = True
-        dict.clear(session)
-        session.id = state.new_id()
-        session.cookie = SessionCookie.new(state.config, _clock.now())
-        state.adopt(session, in_store=False)
-
-    async def regenerate(self, *, keep_data: bool = True) -> None:
-        """New id; the old record is deleted now; the data is kept unless asked not to."""
-        session, state = self._current(), self.state
-        if state.in_store:
-            await self.store.destroy(session.id)
         if session.id == state.cookie_sid:
             state.ended_cookie = True
         session.id = state.new_id()
@@ -92,25 +81,34 @@ class AsyncExchange:
             dict.clear(session)
             session.cookie = SessionCookie.new(state.config, _clock.now())
 
+    async def regenerate(self, *, keep_data: bool = True) -> None:
+        """New id; the old record is deleted now; the data is kept unless asked not to."""
+        session = self._current()
+        if self.state.in_store:
+            await self.store.destroy(session.id)
+        self._renew(session, keep_data=keep_data)
+
     async def destroy(self) -> None:
         """Delete the record now; the request goes on with a new empty session."""
         session = self._current()
         if self.state.in_store:
             await self.store.destroy(session.id)
-        self._restart(session)
+        self._renew(session, keep_data=False)
+        self.state.adopt(session, in_store=False)  # new and unchanged: nothing to save
 
     async def reload(self) -> bool:
         """Replace the data with the stored data; False when the session is gone."""
         session, state = self._current(), self.state
         stored = await self.store.get(session.id) if state.in_store else None
         if stored is None:
-            self._restart(session)
+            self._renew(session, keep_data=False)
+            state.adopt(session, in_store=False)
             return False
+        # loaded_session() takes the stored state as the request's starting point.
         fresh = state.loaded_session(session.id, stored, self, _clock.now())
         dict.clear(session)
         dict.update(session, dict.items(fresh))
         session.cookie = fresh.cookie
-        state.adopt(session, in_store=True)
         return True
 
     async def save(self) -> bool:
