@@ -7,25 +7,75 @@ Every app answers the same routes with the same meaning:
 - ``POST /login?user=NAME``: regenerate the session id, then store the user;
 - ``POST /logout``: destroy the session;
 - ``GET /whoami``: the stored user, or ``anonymous``.
+
+The Flask and Django apps also answer the reliability routes, whose handlers wait
+at :data:`gate` (a :class:`ThreadGate`) so a test can overlap two requests on a
+threaded server:
+
+- ``GET /slow``: read the user, wait at the gate, then change the session;
+- ``POST /slow-login?user=NAME``: load the session, wait, then log in (a new id);
+- ``GET /set?key=K&value=V``: load the session, wait, then set one key;
+- ``GET /peek``: the session's data as JSON.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import django
 from aiohttp import web
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
-from flask import Flask, request, session
+from flask import Flask, jsonify, request, session
 
 from mongosession import AsyncMongoStore, MongoStore
 from mongosession.aiohttp import get_session, setup
 from mongosession.flask import MongoSession
 
 SECRET = "test secret"
+GATE_TIMEOUT = 30  # seconds a held request waits before failing the test
+
+
+class ThreadGate:
+    """Holds requests inside their handlers (server threads) until the test lets them go."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.arrivals = 0
+        self.released = False
+
+    def hold(self) -> None:
+        """Called by a handler: count the arrival, wait for :meth:`release`."""
+        with self._condition:
+            self.arrivals += 1
+            self._condition.notify_all()
+            if not self._condition.wait_for(lambda: self.released, GATE_TIMEOUT):
+                raise TimeoutError("the test never released the gate")
+
+    def wait_for(self, arrivals: int) -> None:
+        """Called by the test: wait until ``arrivals`` requests are held."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self.arrivals >= arrivals, GATE_TIMEOUT):
+                raise TimeoutError(f"{self.arrivals} of {arrivals} requests reached the gate")
+
+    def release(self) -> None:
+        """Let every held request, and every later one, through."""
+        with self._condition:
+            self.released = True
+            self._condition.notify_all()
+
+
+gate = ThreadGate()
+
+
+def new_gate() -> ThreadGate:
+    """A fresh, closed :data:`gate` for the next test (the handlers read it when called)."""
+    global gate
+    gate = ThreadGate()
+    return gate
 
 
 # -- Flask ---------------------------------------------------------------------------------
@@ -60,6 +110,32 @@ def flask_app(store: MongoStore, **options: Any) -> Flask:
     @app.get("/whoami")
     def whoami() -> str:
         return str(session.get("user", "anonymous"))
+
+    @app.get("/slow")
+    def slow() -> str:
+        user = str(session.get("user", "anonymous"))
+        gate.hold()
+        session["late"] = True
+        return user
+
+    @app.post("/slow-login")
+    def slow_login() -> str:
+        session.get("user")
+        gate.hold()
+        session.regenerate()  # type: ignore[attr-defined]
+        session["user"] = request.args["user"]
+        return "welcome"
+
+    @app.get("/set")
+    def set_key() -> str:
+        session.get("user")
+        gate.hold()
+        session[request.args["key"]] = request.args["value"]
+        return "set"
+
+    @app.get("/peek")
+    def peek() -> Any:
+        return jsonify(dict(session))
 
     return app
 
@@ -167,8 +243,41 @@ def django_race(request: HttpRequest) -> HttpResponse:
     return HttpResponse("too late")
 
 
+def django_slow(request: HttpRequest) -> HttpResponse:
+    user = request.session.get("user", "anonymous")
+    gate.hold()
+    request.session["late"] = True
+    return HttpResponse(user)
+
+
+@require_POST
+def django_slow_login(request: HttpRequest) -> HttpResponse:
+    request.session.get("user")
+    gate.hold()
+    request.session.cycle_key()
+    request.session["user"] = request.GET["user"]
+    return HttpResponse("welcome")
+
+
+@require_GET
+def django_set(request: HttpRequest) -> HttpResponse:
+    request.session.get("user")
+    gate.hold()
+    request.session[request.GET["key"]] = request.GET["value"]
+    return HttpResponse("set")
+
+
+@require_GET
+def django_peek(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(dict(request.session))
+
+
 urlpatterns = [
     path("race", django_race),
+    path("slow", django_slow),
+    path("slow-login", django_slow_login),
+    path("set", django_set),
+    path("peek", django_peek),
     path("", django_count),
     path("static", django_static),
     path("login", django_login),

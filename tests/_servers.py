@@ -7,10 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
 
 from tests._mongod import free_port
 
@@ -59,6 +63,24 @@ def serving(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@contextmanager
+def serving_in_thread(wsgi_app: Any) -> Iterator[str]:
+    """Serve ``wsgi_app`` over HTTP on a free loopback port, a thread per request; yield its URL.
+
+    werkzeug's threaded server, in this process: handlers share objects with the
+    test (a gate, the store), and requests really overlap.
+    """
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="wsgi-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def python(*args: str) -> list[str]:

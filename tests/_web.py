@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from mongosession import AsyncMongoStore, MongoStore
 from mongosession._cookies import encode_component, sign
 from tests._adapter_apps import SECRET, aiohttp_app, configure_django, flask_app
 from tests._apps import starlette_app
+from tests._servers import serving_in_thread
 
 
 @dataclass
@@ -263,3 +265,69 @@ class HTTPSite:
 
     def close(self) -> None:
         self.http.close()
+
+
+# -- a real threaded server in this process -------------------------------------------
+
+
+class ServedApp:
+    """An adapter's app under a threaded HTTP server in this process, over real HTTP.
+
+    Handlers run in the server's threads and share :data:`tests._adapter_apps.gate`
+    and the store with the test, so two requests can be made to overlap.
+    """
+
+    cookie_name: str
+    #: What a request whose session ended while it ran answers when it saves.
+    ended_status: int
+    store: MongoStore
+
+    def __init__(self) -> None:
+        self.closing = ExitStack()
+
+    def serve(self, wsgi_app: Any) -> None:
+        self.url = self.closing.enter_context(serving_in_thread(wsgi_app))
+
+    def browser(self, cookie: str | None = None) -> Browser:
+        """A new browser (its own HTTP connection), presenting ``cookie`` if given."""
+        site = HTTPSite(self.url, self.cookie_name)
+        self.closing.callback(site.close)
+        return Browser(site, {self.cookie_name: cookie} if cookie else None)
+
+    def close(self) -> None:
+        self.closing.close()
+
+
+class ServedFlask(ServedApp):
+    """The Flask app (tests/_adapter_apps.py) on werkzeug's threaded server."""
+
+    cookie_name = "session"
+    ended_status = 200  # the view's answer, with the cookie cleared
+
+    def __init__(self, uri: str, **store: Any) -> None:
+        super().__init__()
+        self.store = MongoStore(uri=uri, **store)
+        self.closing.callback(self.store.close)
+        self.serve(flask_app(self.store))
+
+
+class ServedDjango(ServedApp):
+    """The Django views on werkzeug's threaded server, ``MONGOSESSION`` set for this app."""
+
+    cookie_name = "sessionid"
+    ended_status = 400  # Django's SessionInterrupted: the save raised UpdateError
+
+    def __init__(self, uri: str, **store: Any) -> None:
+        super().__init__()
+        configure_django()
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.test.utils import override_settings
+
+        from mongosession.django import get_store
+
+        store.pop("ttl", None)  # Django's SESSION_COOKIE_AGE is the lifetime
+        settings = override_settings(MONGOSESSION={"uri": uri, **store})
+        settings.enable()
+        self.closing.callback(settings.disable)  # also closes the engine's store
+        self.store = get_store()
+        self.serve(WSGIHandler())

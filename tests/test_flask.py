@@ -217,3 +217,46 @@ def test_a_secure_cookie_goes_out_over_https_or_a_trusted_proxy(store: MongoStor
     direct = client.get("/", base_url="https://localhost").headers["Set-Cookie"]
     assert "Secure" in proxied
     assert "Secure" in direct
+
+
+def test_a_views_own_save_refused_by_the_store_answers_403_or_409(test_uri: str) -> None:
+    # The store's refusal of an explicit session.save() answers as the final save
+    # would (403 over the session limit, 409 for a same-key concurrent change),
+    # not as an unhandled exception (500).
+    client: MongoClient[Any] = MongoClient(test_uri)
+    store = MongoStore(
+        client=client, user_key="user", max_sessions_per_user=1, on_session_limit="refuse"
+    )
+    app = flask_app(store)
+
+    @app.post("/login-now")
+    def login_now() -> str:
+        session["user"] = "alice"
+        session.save()
+        return "saved"
+
+    sids: list[str] = []
+
+    @app.post("/bump-racing")
+    def bump_racing() -> str:
+        # Another request changes the same key between this one's load and save.
+        sid = session.id  # type: ignore[attr-defined]
+        sids.append(sid)
+        store.set(sid, {**(store.get(sid) or {}), "n": 100})
+        session["n"] = 1
+        session.save()
+        return "saved"
+
+    first, second = app.test_client(), app.test_client()
+    assert first.post("/login-now").status_code == 200
+    refused = second.post("/login-now")
+    assert refused.status_code == 403
+    assert "Set-Cookie" not in refused.headers
+
+    with first.session_transaction() as current:
+        current["n"] = 0
+    conflict = first.post("/bump-racing")
+    assert conflict.status_code == 409
+    assert "Set-Cookie" not in conflict.headers
+    assert (store.get(sids[0]) or {}).get("n") == 100  # the other writer's value stands
+    client.close()

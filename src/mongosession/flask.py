@@ -26,13 +26,14 @@ Or set the interface yourself:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
 from flask import Flask
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import Conflict, Forbidden, ServiceUnavailable
 
 from ._adapters import UNAVAILABLE_TEXT, failure_status, is_secure
 from ._errors import MongoSessionError, StoreUnavailable
@@ -69,6 +70,29 @@ class SessionUnavailable(ServiceUnavailable, StoreUnavailable):
     description = UNAVAILABLE_TEXT
 
 
+@contextmanager
+def _fails_closed() -> Iterator[None]:
+    # A view's own session call that the store refuses answers as the load and
+    # the final save do, never a 500: 503 when it cannot reach the database
+    # (SessionUnavailable is still a StoreUnavailable, so a view may catch it),
+    # 409 for a same-key concurrent change, 403 over the session limit (werkzeug's
+    # Conflict and Forbidden, with the store's error as __cause__).
+    try:
+        yield
+    except SessionUnavailable:
+        raise
+    except MongoSessionError as exc:
+        failure = failure_status(exc)  # logs it
+        if failure is None:
+            raise
+        status, text = failure
+        if status == 409:
+            raise Conflict(text) from exc
+        if status == 403:
+            raise Forbidden(text) from exc
+        raise SessionUnavailable() from exc
+
+
 class FlaskSession(Session, SessionMixin):
     """The session behind Flask's ``session`` proxy: our Session plus Flask's SessionMixin.
 
@@ -92,6 +116,32 @@ class FlaskSession(Session, SessionMixin):
     def modified(self, value: bool) -> None:
         if value:
             self.exchange.state.saved_fp = None  # not saved as it is: the commit writes it
+
+    # The session's own store calls, failing closed (503) like the load and the save.
+    def regenerate(self, *, keep_data: bool = True) -> None:
+        """New id, old record deleted, data kept (``keep_data=False`` drops it)."""
+        with _fails_closed():
+            self.exchange.regenerate(keep_data=keep_data)
+
+    def destroy(self) -> None:
+        """Delete the record now; the cookie is cleared and the session starts empty."""
+        with _fails_closed():
+            self.exchange.destroy()
+
+    def reload(self) -> bool:
+        """Re-read from the store; False (and an empty session) when it is gone."""
+        with _fails_closed():
+            return self.exchange.reload()
+
+    def save(self) -> bool:
+        """Save now rather than at the end of the request."""
+        with _fails_closed():
+            return self.exchange.save()
+
+    def touch(self) -> None:
+        """Restart the cookie's lifetime (``max_age``) from now."""
+        with _fails_closed():
+            self.exchange.touch()
 
     @property
     def exchange(self) -> Exchange:
