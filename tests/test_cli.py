@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import types
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from pymongo.database import Database
 
 from mongosession import MongoStore, _clock
 from mongosession.__main__ import main
-from mongosession._cli import Progress
+from mongosession._cli import Progress, stats_queries
 from tests._mongod import LocalMongod, find_mongod, free_port
 
 USING_ENV_URI = bool(os.environ.get("MONGODB_URI"))
@@ -133,6 +134,69 @@ def test_stats_on_an_empty_collection(cli: Any) -> None:
     assert run.json()["ttl_index"] is None
 
 
+def _stages(plan: Any) -> set[str]:
+    """Every ``stage`` named anywhere in an explain output."""
+    if isinstance(plan, dict):
+        found = {plan["stage"]} if isinstance(plan.get("stage"), str) else set()
+        return found.union(*(_stages(v) for v in plan.values()))
+    if isinstance(plan, list):
+        return set().union(*(_stages(v) for v in plan))
+    return set()
+
+
+def test_stats_reads_no_whole_collection_when_the_indexes_exist(
+    cli: Any, store: MongoStore, test_uri: str, db: Database[Any]
+) -> None:
+    store.ensure_indexes()  # expires_1 and user_1, as the application's store makes them
+    assert cli("ensure-indexes", "--flag-index").status == 0  # deleted_1
+    for i in range(300):
+        store.set(f"s{i}", session(f"user{i % 7}") if i % 3 else session())
+    store.set("old", expired_session(user="carol"))
+    with MongoStore(uri=test_uri, delete_flags=True) as flagging:
+        flagging.destroy("s1")
+    queries = stats_queries(_clock.now(), 10, "user_1")
+
+    plans = {
+        name: db.command("explain", {"count": "sessions", "query": queries[name]})
+        for name in ("expired", "flagged")
+    }
+    plans["users"] = db.command(
+        "explain",
+        {
+            "aggregate": "sessions",
+            "pipeline": queries["users"]["pipeline"],
+            "cursor": {},
+            "hint": "user_1",
+        },
+    )
+
+    for name, plan in plans.items():
+        stages = _stages(plan)
+        assert "COLLSCAN" not in stages, (name, stages)
+        assert stages & {"IXSCAN", "COUNT_SCAN"}, (name, stages)
+    assert "user_1" in json.dumps(plans["users"], default=str)
+    # ...and the numbers are what reading every document gives.
+    stats = cli("stats", "--json").json()
+    now = _clock.now()
+    docs = list(db.sessions.find())
+    assert stats["documents"] == len(docs) == 301
+    assert stats["flagged"] == sum(d.get("deleted") is True for d in docs) == 1
+    assert stats["expired"] == 1
+    assert stats["live"] == sum(d.get("deleted") is not True and d["expires"] > now for d in docs)
+    sizes = db.sessions.aggregate(
+        [{"$group": {"_id": None, "b": {"$sum": {"$bsonSize": "$$ROOT"}}}}]
+    )
+    assert stats["average_size"] == round(next(sizes)["b"] / len(docs))
+    live_users = Counter(
+        d["user"]
+        for d in docs
+        if "user" in d and d.get("deleted") is not True and d["expires"] > now
+    )
+    top = sorted(live_users.items(), key=lambda item: (-item[1], item[0]))[:10]
+    assert stats["top_users"] == [{"user": u, "sessions": n} for u, n in top]
+    assert stats["users"] == len(live_users) == 7
+
+
 # -- list and show ----------------------------------------------------------------
 
 
@@ -218,16 +282,107 @@ def test_show_reads_bson_payloads_and_expired_sessions(cli: Any, test_uri: str) 
     assert shown["session"]["a.b"] == 1
 
 
-def test_show_does_not_decrypt_encrypted_payloads(cli: Any, test_uri: str) -> None:
+def test_show_without_the_key_says_the_data_is_encrypted_and_exits_5(
+    cli: Any, test_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("cryptography")
-    with MongoStore(uri=test_uri, encryption_keys=["secret passphrase"]) as sealed:
+    monkeypatch.delenv("MONGOSESSION_ENCRYPTION_KEYS", raising=False)
+    with MongoStore(uri=test_uri, encryption_keys=["secret passphrase"], user_key="user") as sealed:
         sealed.set("e1", session("alice", card="4111"))
 
     run = cli("show", "e1", "--json")
 
+    assert run.status == 5
     assert run.json()["payload"] == "encrypted"
     assert run.json()["session"] is None
+    assert run.json()["user"] == "alice"  # the document's own fields are still shown
     assert "4111" not in run.out
+    assert "encrypted" in run.err
+    assert "MONGOSESSION_ENCRYPTION_KEYS" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_show_decrypts_with_the_keys_in_the_environment(
+    cli: Any, test_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("cryptography")
+    with MongoStore(uri=test_uri, encryption_keys=["old passphrase"]) as sealed:
+        sealed.set("e1", session("alice", card="4111"))
+    # One key per line, as the store takes a list: the newest first, the old one still opens.
+    monkeypatch.setenv("MONGOSESSION_ENCRYPTION_KEYS", "new passphrase\nold passphrase\n")
+
+    shown = cli("show", "e1", "--json")
+    human = cli("show", "e1")
+
+    assert shown.status == 0, shown.err
+    assert shown.json()["payload"] == "encrypted json"
+    assert shown.json()["session"]["card"] == "4111"
+    assert human.status == 0
+    assert '"card": "4111"' in human.out
+
+
+def test_show_decrypts_bson_with_a_raw_key_given_as_an_option(cli: Any, test_uri: str) -> None:
+    pytest.importorskip("cryptography")
+    key = os.urandom(32)
+    with MongoStore(uri=test_uri, codec="bson", encryption_keys=[key]) as sealed:
+        sealed.set("e1", session("alice", **{"a.b": 1}))
+
+    run = cli("show", "e1", "--json", "--encryption-key", f"hex:{key.hex()}")
+
+    assert run.status == 0, run.err
+    assert run.json()["payload"] == "encrypted bson"
+    assert run.json()["session"]["a.b"] == 1
+
+
+def test_show_with_the_wrong_key_exits_5(cli: Any, test_uri: str) -> None:
+    pytest.importorskip("cryptography")
+    with MongoStore(uri=test_uri, encryption_keys=["right passphrase"]) as sealed:
+        sealed.set("e1", session("alice", card="4111"))
+
+    run = cli("show", "e1", "--encryption-key", "wrong passphrase")
+
+    assert run.status == 5
+    assert "do not open it" in run.err
+    assert "unknown key" in run.err  # the envelope names a key id none of ours has
+    assert "4111" not in run.out
+    assert "Traceback" not in run.err
+
+
+HASH_KEY = "a hash key of 32 characters....."
+
+
+def test_show_hash_ids_finds_a_session_by_the_cookies_id(
+    cli: Any, test_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MongoStore(uri=test_uri, hash_ids=HASH_KEY, user_key="user") as hashed:
+        hashed.set("the-real-session-id", session("alice"))
+        [stored_id] = hashed.all()
+    assert stored_id != "the-real-session-id"
+
+    unhashed = cli("show", "the-real-session-id")
+    no_key = cli("show", "the-real-session-id", "--hash-ids")
+    by_option = cli("show", "the-real-session-id", "--hash-key", HASH_KEY, "--json")
+    monkeypatch.setenv("MONGOSESSION_HASH_KEY", HASH_KEY)
+    by_env = cli("show", "the-real-session-id", "--hash-ids", "--json")
+    by_stored_id = cli("show", stored_id, "--json")  # what `list` prints still works
+
+    assert unhashed.status == 1
+    assert no_key.status == 2
+    assert "MONGOSESSION_HASH_KEY" in no_key.err
+    for run in (by_option, by_env, by_stored_id):
+        assert run.status == 0, run.err
+        assert run.json()["id"] == stored_id
+        assert run.json()["session"]["user"] == "alice"
+
+
+def test_show_hash_ids_with_another_key_finds_nothing(cli: Any, test_uri: str) -> None:
+    with MongoStore(uri=test_uri, hash_ids=HASH_KEY) as hashed:
+        hashed.set("the-real-session-id", session("alice"))
+
+    run = cli("show", "the-real-session-id", "--hash-key", "another key of 32 characters....")
+
+    assert run.status == 1
+    assert "stored as" in run.err
 
 
 def test_show_unknown_session_exits_1(cli: Any, store: MongoStore) -> None:
@@ -462,11 +617,13 @@ def test_ensure_indexes_creates_the_ttl_and_user_indexes_once(cli: Any, db: Any)
 
     assert first.status == 0
     assert first.json()["created"] == ["expires_1", "user_1"]
+    assert cli("ensure-indexes", "--flag-index", "--json").json()["created"] == ["deleted_1"]
     assert second.status == 0
     assert "index expires_1 already present" in second.out
     indexes = {ix["name"]: ix for ix in db.sessions.list_indexes()}
     assert indexes["expires_1"]["expireAfterSeconds"] == 0
     assert indexes["user_1"]["partialFilterExpression"] == {"user": {"$exists": True}}
+    assert indexes["deleted_1"]["partialFilterExpression"] == {"deleted": True}
 
 
 def test_ensure_indexes_reports_a_conflicting_index(cli: Any, db: Any) -> None:

@@ -26,7 +26,7 @@ from pymongo.errors import (
 
 from . import _clock
 from ._codecs import BsonCodec, JsonCodec
-from ._core import EXPIRES_INDEX, USER_INDEX, indexes_to_create
+from ._core import EXPIRES_INDEX, USER_INDEX, _index_matches, indexes_to_create
 from ._errors import (
     ChangeStreamsUnsupported,
     CorruptSession,
@@ -41,6 +41,11 @@ EXIT_NOTHING_DONE = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_PERMISSION = 4
+EXIT_ENCRYPTED = 5
+
+#: Where ``show`` finds the store's secrets when they are not given as options.
+ENCRYPTION_KEYS_ENV = "MONGOSESSION_ENCRYPTION_KEYS"
+HASH_KEY_ENV = "MONGOSESSION_HASH_KEY"
 
 #: Exit status -> meaning; scripts may rely on these.
 EXIT_CODES = {
@@ -50,6 +55,8 @@ EXIT_CODES = {
     EXIT_USAGE: "usage error (bad arguments, no URI, no database name, no terminal to confirm on)",
     EXIT_UNAVAILABLE: "database unavailable (cannot connect, or no answer within --timeout)",
     EXIT_PERMISSION: "permission denied (authentication failed, or the user lacks a privilege)",
+    EXIT_ENCRYPTED: "encrypted session data that no given key opens (show without the "
+    "store's encryption keys, or with the wrong ones)",
 }
 
 _UNAUTHORIZED = 13
@@ -240,18 +247,64 @@ def _collection(store: MongoStore) -> Any:
     return store._collection
 
 
-def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
-    """Counts by state, average size, indexes, and the users with most live sessions."""
-    collection = _collection(store)
-    now = _clock.now()
-    flagged = {"$eq": ["$deleted", True]}
-    expired = {
-        "$and": [
-            {"$ne": ["$deleted", True]},
-            {"$eq": [{"$type": "$expires"}, "date"]},
-            {"$lte": ["$expires", now]},
+#: An index stats and cleanup use for flagged sessions (``ensure-indexes --flag-index``):
+#: partial, so it holds only the flagged few.
+FLAGGED_INDEX: dict[str, Any] = {
+    "name": "deleted_1",
+    "key": {"deleted": 1},
+    "partialFilterExpression": {"deleted": True},
+}
+_NAMESPACE_NOT_FOUND = 26
+
+
+def stats_queries(now: datetime, top: int, user_index: str | None) -> dict[str, Any]:
+    """What ``stats`` asks the server, each through an index when the index exists.
+
+    - ``expired``: a range of the TTL index ``expires_1`` (the expired but not yet
+      removed documents, few where the TTL monitor runs);
+    - ``flagged``: the partial index :data:`FLAGGED_INDEX` (else a scan);
+    - ``users``: the live sessions with a user, read through the per-user index
+      (hinted by name, when it exists), grouped by user.
+    """
+    users: dict[str, Any] = {
+        "pipeline": [
+            {"$match": {**_live(now), "user": {"$exists": True}}},
+            {"$group": {"_id": "$user", "sessions": {"$sum": 1}}},
+            {
+                "$facet": {
+                    "top": [{"$sort": {"sessions": -1, "_id": 1}}, {"$limit": top}],
+                    "count": [{"$count": "users"}],
+                }
+            },
         ]
     }
+    if user_index:
+        users["hint"] = user_index
+    return {
+        "expired": {"expires": {"$lte": now}, "deleted": {"$ne": True}},
+        "flagged": {"deleted": True},
+        "users": users,
+    }
+
+
+def _storage_totals(collection: Any) -> tuple[int, int]:
+    """The number of documents and their total BSON size, from the server's statistics.
+
+    ``$collStats`` reads the counters the storage engine keeps (one document per
+    shard on a sharded cluster); a user without the ``collStats`` action gets the
+    same numbers from a scan.
+    """
+    try:
+        shards = list(collection.aggregate([{"$collStats": {"storageStats": {}}}]))
+        return (
+            sum(int(shard["storageStats"]["count"]) for shard in shards),
+            sum(int(shard["storageStats"]["size"]) for shard in shards),
+        )
+    except OperationFailure as exc:
+        if exc.code == _NAMESPACE_NOT_FOUND:
+            return 0, 0
+        if exc.code != _UNAUTHORIZED:
+            raise
     totals = next(
         collection.aggregate(
             [
@@ -259,36 +312,30 @@ def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
                     "$group": {
                         "_id": None,
                         "documents": {"$sum": 1},
-                        "flagged": {"$sum": {"$cond": [flagged, 1, 0]}},
-                        "expired": {"$sum": {"$cond": [expired, 1, 0]}},
                         "bytes": {"$sum": {"$bsonSize": "$$ROOT"}},
                     }
                 }
             ]
         ),
-        {"documents": 0, "flagged": 0, "expired": 0, "bytes": 0},
+        {"documents": 0, "bytes": 0},
     )
-    users = next(
-        collection.aggregate(
-            [
-                {"$match": {**_live(now), "user": {"$exists": True}}},
-                {"$group": {"_id": "$user", "sessions": {"$sum": 1}}},
-                {
-                    "$facet": {
-                        "top": [{"$sort": {"sessions": -1, "_id": 1}}, {"$limit": args.top}],
-                        "count": [{"$count": "users"}],
-                    }
-                },
-            ]
-        )
-    )
+    return totals["documents"], totals["bytes"]
+
+
+def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
+    """Counts by state, average size, indexes, and the users with most live sessions.
+
+    Nothing here reads the whole collection when the store's indexes exist: the
+    totals come from the collection's statistics, the counts from index ranges.
+    """
+    collection = _collection(store)
+    now = _clock.now()
     try:
         indexes = list(collection.list_indexes())
     except OperationFailure as exc:
         if exc.code != _UNAUTHORIZED:
             raise
         indexes = None
-    documents = totals["documents"]
 
     def index_named(key: Mapping[str, Any]) -> str | None:
         if indexes is None:
@@ -298,15 +345,22 @@ def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
                 return str(ix["name"])
         return ""
 
+    # A hint must name an index the filter can use: exactly the store's per-user index.
+    hint = next((ix["name"] for ix in indexes or () if _index_matches(ix, USER_INDEX)), None)
+    queries = stats_queries(now, args.top, hint)
+    documents, total_bytes = _storage_totals(collection)
+    expired = collection.count_documents(queries["expired"])
+    flagged = collection.count_documents(queries["flagged"])
+    users = next(collection.aggregate(**queries["users"]))
     ttl_index = index_named(EXPIRES_INDEX["key"])
     user_index = index_named(USER_INDEX["key"])
     stats: dict[str, Any] = {
         "namespace": _namespace(store),
-        "live": documents - totals["flagged"] - totals["expired"],
-        "expired": totals["expired"],
-        "flagged": totals["flagged"],
+        "live": documents - flagged - expired,
+        "expired": expired,
+        "flagged": flagged,
         "documents": documents,
-        "average_size": round(totals["bytes"] / documents) if documents else None,
+        "average_size": round(total_bytes / documents) if documents else None,
         "users": users["count"][0]["users"] if users["count"] else 0,
         "top_users": [{"user": u["_id"], "sessions": u["sessions"]} for u in users["top"]],
         "ttl_index": ttl_index or None,
@@ -400,15 +454,13 @@ def cmd_list(store: MongoStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decode_payload(stored: Any) -> tuple[Any, str]:
-    """The session dict and how it was stored: json, bson, encrypted or unreadable."""
+def _decode_plain(stored: Any) -> tuple[Any, str]:
+    """The session dict of an unencrypted payload and its format: json, bson or unreadable."""
     if isinstance(stored, str):
-        if stored.startswith("mse1."):
-            return None, "encrypted"
         try:
             return JsonCodec().decode(stored), "json"
         except CorruptSession:
-            return None, "unreadable (encrypted or foreign format)"
+            return None, "unreadable (a foreign format)"
     if isinstance(stored, Mapping):
         try:
             return BsonCodec().decode(dict(stored)), "bson"
@@ -417,13 +469,44 @@ def _decode_payload(stored: Any) -> tuple[Any, str]:
     return None, "unreadable"
 
 
+def _decode_payload(stored: Any, stored_id: str, store: MongoStore) -> tuple[Any, str, str | None]:
+    """The session dict, how it was stored, and why encrypted data could not be read.
+
+    An encrypted payload is opened with the keys the store was given
+    (``--encryption-key`` or :data:`ENCRYPTION_KEYS_ENV`).
+    """
+    if not (isinstance(stored, str) and stored.startswith("mse1.")):
+        return (*_decode_plain(stored), None)
+    rules = store._rules
+    if rules.encryptor is None:
+        return (
+            None,
+            "encrypted",
+            "the session data is encrypted: give the store's encryption keys in "
+            f"${ENCRYPTION_KEYS_ENV} (one per line) or with --encryption-key to read it",
+        )
+    try:
+        opened = rules.unseal(stored, stored_id)
+    except CorruptSession as exc:
+        return None, "encrypted", f"the given encryption keys do not open it: {exc}"
+    data, kind = _decode_plain(opened)
+    return data, f"encrypted {kind}", None
+
+
 def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
     """One session document, whatever its state, with its decoded data."""
-    doc = _collection(store).find_one({"_id": args.sid})
+    stored_id = args.sid
+    if args.hash_ids:
+        try:
+            stored_id = store._rules.storage_id(args.sid)
+        except (TypeError, ValueError) as exc:
+            raise CliError(f"not a session id: {exc}", EXIT_USAGE) from None
+    doc = _collection(store).find_one({"_id": stored_id})
     if doc is None:
-        _warn(f"no session {args.sid!r} in {_namespace(store)}")
+        hashed = f" (stored as {stored_id!r})" if stored_id != args.sid else ""
+        _warn(f"no session {args.sid!r}{hashed} in {_namespace(store)}")
         return EXIT_NOTHING_DONE
-    data, payload = _decode_payload(doc.get("session"))
+    data, payload, problem = _decode_payload(doc.get("session"), doc["_id"], store)
     shown = {
         **_summary(doc),
         "state": _state(doc, _clock.now()),
@@ -435,14 +518,18 @@ def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
     }
     if args.json:
         _print_json(shown)
-        return EXIT_OK
-    for key in ("id", "state", "user", "expires", "created", "modified", "deleted_at"):
-        value = shown[key]
-        print(f"{key + ':':12} {_when(value) if isinstance(value, datetime) else value or '-'}")
-    print(f"{'size:':12} {_size(shown['size'])} ({payload})")
-    if data is not None:
-        print("session:")
-        print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+    else:
+        for key in ("id", "state", "user", "expires", "created", "modified", "deleted_at"):
+            value = shown[key]
+            text = _when(value) if isinstance(value, datetime) else value or "-"
+            print(f"{key + ':':12} {text}")
+        print(f"{'size:':12} {_size(shown['size'])} ({payload})")
+        if data is not None:
+            print("session:")
+            print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+    if problem is not None:
+        _warn(f"mongosession: {problem}")
+        return EXIT_ENCRYPTED
     return EXIT_OK
 
 
@@ -567,6 +654,8 @@ def cmd_ensure_indexes(store: MongoStore, args: argparse.Namespace) -> int:
     """Create the TTL index (and the per-user index); optionally turn on pre-images."""
     collection = _collection(store)
     wanted = [EXPIRES_INDEX, USER_INDEX] if args.user_index else [EXPIRES_INDEX]
+    if args.flag_index:
+        wanted.append(FLAGGED_INDEX)
     try:
         existing = list(collection.list_indexes())
     except OperationFailure as exc:
@@ -576,6 +665,9 @@ def cmd_ensure_indexes(store: MongoStore, args: argparse.Namespace) -> int:
     try:
         missing = {spec["name"] for spec in indexes_to_create(wanted, existing)}
         store.ensure_indexes()
+        if FLAGGED_INDEX["name"] in missing:  # the CLI's own: the store never needs it
+            options = {k: v for k, v in FLAGGED_INDEX.items() if k != "key"}
+            collection.create_index(list(FLAGGED_INDEX["key"].items()), **options)
     except IndexConflict as exc:
         raise CliError(str(exc), EXIT_NOTHING_DONE) from None
     except IndexPermissionError as exc:
@@ -739,7 +831,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     show = command("show", cmd_show, "show one session document and its data")
-    show.add_argument("sid", metavar="SID", help="the stored session id (_id)")
+    show.add_argument(
+        "sid", metavar="SID", help="the stored session id (_id); with --hash-ids the cookie's id"
+    )
+    show.add_argument(
+        "--encryption-key",
+        action="append",
+        metavar="KEY",
+        help=f"a key of the store's encryption_keys, to decrypt the data; repeat for "
+        f"several (default: ${ENCRYPTION_KEYS_ENV}, one per line). Prefer the variable: "
+        "arguments show in the process list and the shell history",
+    )
+    show.add_argument(
+        "--hash-ids",
+        action="store_true",
+        help=f"SID is the id the cookie carries: look it up under its hashed _id, with the "
+        f"store's hash_ids key from ${HASH_KEY_ENV} (or --hash-key)",
+    )
+    show.add_argument(
+        "--hash-key",
+        metavar="KEY",
+        help=f"the store's hash_ids key; implies --hash-ids (prefer ${HASH_KEY_ENV})",
+    )
 
     revoke = command("revoke", cmd_revoke, "end one session, a user's sessions, or all")
     revoke.add_argument("sid", metavar="SID", nargs="?", help="the stored session id (_id)")
@@ -776,6 +889,11 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-indexes", cmd_ensure_indexes, "create the TTL index (as an admin user)"
     )
     ensure.add_argument("--user-index", action="store_true", help="also the per-user index")
+    ensure.add_argument(
+        "--flag-index",
+        action="store_true",
+        help="also a partial index on flagged sessions (delete_flags), so stats need no scan",
+    )
     ensure.add_argument(
         "--pre-images",
         action="store_true",
@@ -821,6 +939,38 @@ def _unauthorized(exc: OperationFailure, namespace: str) -> str:
     )
 
 
+def _key(text: str) -> bytes | str:
+    # As the store takes them: a str is a passphrase (or the hash key's UTF-8
+    # bytes); "hex:" gives raw bytes, e.g. a 32-byte key from os.urandom.
+    if text.startswith("hex:"):
+        try:
+            return bytes.fromhex(text[4:])
+        except ValueError:
+            raise CliError("a hex: key must be hexadecimal digits", EXIT_USAGE) from None
+    return text
+
+
+def _secrets(args: argparse.Namespace) -> dict[str, Any]:
+    """The store's secrets ``show`` needs: options first, then the environment."""
+    secrets: dict[str, Any] = {}
+    if getattr(args, "command", None) != "show":
+        return secrets
+    keys = args.encryption_key
+    if keys is None:
+        keys = [line for line in os.environ.get(ENCRYPTION_KEYS_ENV, "").splitlines() if line]
+    if keys:
+        secrets["encryption_keys"] = [_key(k) for k in keys]
+    if args.hash_key is not None or args.hash_ids:
+        hash_key = args.hash_key or os.environ.get(HASH_KEY_ENV)
+        if not hash_key:
+            raise CliError(
+                f"--hash-ids needs the key: set {HASH_KEY_ENV} or pass --hash-key", EXIT_USAGE
+            )
+        secrets["hash_ids"] = _key(hash_key)
+        args.hash_ids = True
+    return secrets
+
+
 def _open_store(args: argparse.Namespace) -> tuple[MongoStore, str]:
     uri = args.uri or os.environ.get("MONGODB_URI")
     if not uri:
@@ -833,7 +983,10 @@ def _open_store(args: argparse.Namespace) -> tuple[MongoStore, str]:
             timeout=args.timeout,
             create_indexes=False,
             user_key="user" if getattr(args, "user_index", False) else None,
+            **_secrets(args),
         )
+    except ImportError as exc:  # encryption keys without the crypto extra
+        raise CliError(str(exc), EXIT_USAGE) from None
     except (ValueError, TypeError, ConfigurationError) as exc:
         raise CliError(
             str(exc).replace("pass db_name=", "pass --db"),

@@ -292,22 +292,28 @@ class StoreRules:
 
     def decode(self, stored: Any, storage_id: str) -> dict[str, Any]:
         """Return the session dict of a stored payload, or raise CorruptSession."""
-        value = stored
         try:
-            if self.encryptor is not None:
-                plain = self.encryptor.open(stored, storage_id.encode())
-                kind, body = plain[:1], plain[1:]
-                if kind == b"s":
-                    value = body.decode()
-                elif kind == b"d":
-                    value = bson.decode(body, CODEC_OPTIONS)
-                else:
-                    raise CorruptSession("decrypted payload has an unknown kind")
-            return self.codec.decode(value)
+            return self.codec.decode(self.unseal(stored, storage_id))
         except CorruptSession:
             raise
         except (ValueError, TypeError, bson.InvalidBSON) as exc:
             raise CorruptSession(f"stored session cannot be decoded: {exc}") from None
+
+    def unseal(self, stored: Any, storage_id: str) -> Any:
+        """The codec's form of a stored payload (a str or a document): decrypted if sealed.
+
+        Raises:
+            DecryptionError: encryption is on and no key opens ``stored``.
+        """
+        if self.encryptor is None:
+            return stored
+        plain = self.encryptor.open(stored, storage_id.encode())
+        kind, body = plain[:1], plain[1:]
+        if kind == b"s":
+            return body.decode()
+        if kind == b"d":
+            return bson.decode(body, CODEC_OPTIONS)
+        raise CorruptSession("decrypted payload has an unknown kind")
 
     def load(self, doc: Mapping[str, Any]) -> StoredSession | None:
         """Turn a stored document into a StoredSession; log and drop a corrupt one."""
