@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 def now() -> datetime:
     """Return the current UTC time, truncated to milliseconds."""
     t = datetime.now(timezone.utc)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+    # Subtracting the sub-millisecond part is cheaper than replace(microsecond=...).
+    return t - timedelta(microseconds=t.microsecond % 1000)
 
 
 def after(start: datetime, seconds: float) -> datetime:

@@ -8,7 +8,6 @@ several secrets the first signs and each verifies (rotation).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -21,7 +20,8 @@ _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 def signature(sid: str, secret: str) -> str:
     """express-session's (cookie-signature's) signature of ``sid``."""
-    digest = hmac.new(secret.encode(), sid.encode(), hashlib.sha256).digest()
+    # hmac.digest is the one-shot C path: half the CPU of hmac.new(...).digest().
+    digest = hmac.digest(secret.encode(), sid.encode(), "sha256")
     return base64.b64encode(digest).decode().rstrip("=")
 
 

@@ -170,9 +170,14 @@ class SessionCookie:
         """The cookie a stored session carries; the options fill what it lacks."""
         if not isinstance(data, Mapping):
             return cls.new(config, now)
-        expires = data.get("expires")
-        max_age = data.get("originalMaxAge")
-        same_site = data.get("sameSite")
+        get = data.get  # each key read once: this runs on every request with a session
+        expires = get("expires")
+        max_age = get("originalMaxAge")
+        same_site = get("sameSite")
+        secure = get("secure")
+        domain = get("domain")
+        path = get("path")
+        priority = get("priority")
         try:
             when = _clock.parse_js_iso(expires) if isinstance(expires, str) else None
         except ValueError:
@@ -180,13 +185,13 @@ class SessionCookie:
         return cls(
             original_max_age=int(max_age) if isinstance(max_age, (int, float)) else None,
             expires=when,
-            secure=data.get("secure") if isinstance(data.get("secure"), bool) else None,
-            http_only=data.get("httpOnly", config.http_only) is not False,
-            domain=data.get("domain") if isinstance(data.get("domain"), str) else None,
-            path=data["path"] if isinstance(data.get("path"), str) else config.path,
+            secure=secure if isinstance(secure, bool) else None,
+            http_only=get("httpOnly", config.http_only) is not False,
+            domain=domain if isinstance(domain, str) else None,
+            path=path if isinstance(path, str) else config.path,
             same_site=same_site if isinstance(same_site, (str, bool)) else None,
-            partitioned=data.get("partitioned") is True or None,
-            priority=data.get("priority") if isinstance(data.get("priority"), str) else None,
+            partitioned=get("partitioned") is True or None,
+            priority=priority if isinstance(priority, str) else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -547,8 +552,16 @@ class RequestState:
         return StoredSession(data, revision=self.revision, last_modified=self.last_modified)
 
     def touch_form(self, session: Session) -> StoredSession:
-        """What ``store.touch`` needs: the cookie (for the expiry) and the last write."""
-        return StoredSession({"cookie": session.cookie.to_json()}, last_modified=self.last_modified)
+        """What ``store.touch`` needs: the cookie's expiry and the last write.
+
+        The expiry stays a datetime (the store takes one as it is): formatting it
+        for the store to parse back would cost more than the rest of a touch.
+        """
+        expires = session.cookie.expires
+        if expires is not None and (expires.tzinfo is None or expires.microsecond % 1000):
+            expires = _clock.parse_js_iso(_clock.to_js_iso(expires))  # as stored, exactly
+        cookie = {"expires": expires}
+        return StoredSession({"cookie": cookie}, last_modified=self.last_modified)
 
     def cookie_headers(self, session: Session | None, plan: Plan) -> list[tuple[str, str]]:
         """Response headers for the plan: Set-Cookie (or the id header) and caching rules."""
