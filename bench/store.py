@@ -10,9 +10,9 @@ same size in the same collection:
 - ``touch``: ``update_one({"_id": sid}, {"$set": {"expires": ...}})``.
 
 A third baseline, "raw + timeout", is the raw call inside ``pymongo.timeout(5)``:
-the blocking store bounds every operation that way (fail closed in bounded time).
-On Python 3.11 that alone costs the async driver measurably more CPU, which is why
-the async store bounds its operations with ``asyncio.timeout`` instead.
+the store bounds every operation that way (fail closed in bounded time, and PyMongo
+keeps retrying a retryable operation within that budget), and on Python 3.11 that
+alone costs the async driver measurably more CPU.
 
 All variants of one (mode, size, operation) run in rotating order, round after
 round; a ratio is the median of the per-round ratios, so drift on a noisy machine
@@ -214,9 +214,8 @@ def run(
             "store mongod µs",
         ],
         note=(
-            "÷ raw + timeout: against the raw call inside pymongo.timeout(5), as the blocking "
-            "store bounds every operation (the async store uses asyncio.timeout on Python "
-            "3.11+, which spares the async driver that cost). timeout CPU = client CPU of raw + timeout − raw; "
+            "÷ raw + timeout: against the raw call inside pymongo.timeout(5), as the store "
+            "bounds every operation. timeout CPU = client CPU of raw + timeout − raw; "
             "store's own CPU = store − (raw + timeout), both medians of per-round "
             "differences. mongod µs: server CPU per "
             "operation (/proc), where a filter on more than _id leaves the server's "

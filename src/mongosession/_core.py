@@ -7,7 +7,6 @@ how they wait for the database.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -63,14 +62,17 @@ _TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11
 class guarded:
     """Bound an operation by ``timeout`` and fail closed on database trouble.
 
-    ``with guarded(t):`` (the blocking store) bounds the driver with
-    ``pymongo.timeout``. ``async with guarded(t):`` (the async store) uses
-    ``asyncio.timeout`` where Python has it (3.11+): the same bound, enforced by
-    cancelling the operation (PyMongo closes the connection it interrupts), at a
-    fraction of the CPU: with ``pymongo.timeout`` the async driver wraps every
-    socket write in ``asyncio.wait_for``, an extra task per operation on 3.11
-    (about 45 µs measured with ``bench/``). Either way an outage raises
-    :class:`StoreUnavailable` within ``timeout``, whoever made the client.
+    Usable as ``with guarded(t):`` (the blocking store) and ``async with
+    guarded(t):`` (the async store); both bound the driver with
+    ``pymongo.timeout``, whoever made the client. Within that budget PyMongo
+    retries a retryable operation as often as it can (a connection reset, a
+    pool paused after one, a stepdown), keeping one transaction number so a
+    write still applies once. ``asyncio.timeout`` would be cheaper for the async
+    driver (``pymongo.timeout`` makes it wrap each socket write in
+    ``asyncio.wait_for``, about 50 µs a call on Python 3.11), but without a
+    PyMongo timeout the driver retries only once: under injected resets the soak
+    run (``python -m tests.soak``) then answered 40 % of requests with 503
+    instead of a handful. docs/benchmarks.md has the figures.
     """
 
     __slots__ = ("_bound", "_timeout")
@@ -89,26 +91,10 @@ class guarded:
             _fail_closed(exc)
 
     async def __aenter__(self) -> None:
-        if _asyncio_timeout is None:  # Python 3.10
-            self.__enter__()
-        elif self._timeout is not None:
-            self._bound = _asyncio_timeout(self._timeout)
-            await self._bound.__aenter__()
+        self.__enter__()
 
     async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if _asyncio_timeout is None:
-            self.__exit__(kind, exc, tb)
-            return
-        if self._bound is not None:
-            try:
-                await self._bound.__aexit__(kind, exc, tb)
-            except TimeoutError as expired:  # the bound cancelled the operation
-                raise StoreUnavailable(f"database timed out after {self._timeout} s") from expired
-        if exc is not None:
-            _fail_closed(exc)
-
-
-_asyncio_timeout: Any = getattr(asyncio, "timeout", None)
+        self.__exit__(kind, exc, tb)
 
 
 def _fail_closed(exc: BaseException) -> None:
