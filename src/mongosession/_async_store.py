@@ -201,7 +201,7 @@ class AsyncMongoStore(EventEmitter):
             wanted.append(USER_INDEX)
         if not wanted:
             return
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             try:
                 existing = await (await self._collection.list_indexes()).to_list()
             except OperationFailure as exc:
@@ -235,7 +235,7 @@ class AsyncMongoStore(EventEmitter):
         rules = self._rules
         storage_id = rules.storage_id(sid)
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             # By _id alone (the server's fast path); liveness is checked here.
             doc = await self._collection.find_one({"_id": storage_id})
         if doc is None or not rules.is_live(doc, _clock.now()):
@@ -265,7 +265,7 @@ class AsyncMongoStore(EventEmitter):
             update = rules.with_user_since(update, now)
         await self._prepare()
         await self._check_session_limit(storage_id, user)
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             try:
                 result = await self._collection.update_one(query, update, upsert=True, hint=hint)
                 created = result.upserted_id is not None
@@ -298,7 +298,7 @@ class AsyncMongoStore(EventEmitter):
             document["userSince"] = now
         await self._prepare()
         await self._check_session_limit(storage_id, user)
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             try:
                 await self._collection.insert_one(document)
             except DuplicateKeyError:
@@ -338,7 +338,7 @@ class AsyncMongoStore(EventEmitter):
             update = rules.write_update(data, stored, now, upsert=False)
             if user is not None:
                 update = rules.with_user_since(update, now)
-            async with guarded(rules.timeout):
+            with guarded(rules.timeout):
                 result = await self._collection.update_one(query, update, hint=ID)
                 if result.matched_count:
                     break
@@ -370,7 +370,7 @@ class AsyncMongoStore(EventEmitter):
         if user is None or limit is None or rules.on_session_limit != "refuse":
             return
         query = rules.others_of_user(user, _clock.now(), storage_id)
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             others = await self._collection.count_documents(query, limit=limit)
         if others >= limit:
             raise SessionLimitReached(limit)
@@ -385,7 +385,7 @@ class AsyncMongoStore(EventEmitter):
         if user is None or limit is None or (refuse and not created):
             return
         now = _clock.now()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             cursor = self._collection.find(rules.user_filter(user, now), {"_id": 1})
             oldest_first = [doc["_id"] async for doc in cursor.sort([("userSince", 1), ("_id", 1)])]
             ended = rules.over_limit(oldest_first, storage_id)
@@ -415,7 +415,7 @@ class AsyncMongoStore(EventEmitter):
             return
         update = rules.touch_update(session, now)
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             result = await self._collection.update_one(
                 rules.live_filter(now, _id=storage_id), update, hint=ID
             )
@@ -428,7 +428,7 @@ class AsyncMongoStore(EventEmitter):
         rules = self._rules
         storage_id = rules.storage_id(sid)
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             if rules.delete_flags:
                 await self._collection.update_one(
                     {"_id": storage_id}, rules.flag_update(_clock.now())
@@ -444,7 +444,7 @@ class AsyncMongoStore(EventEmitter):
     async def _find(self, query: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         await self._prepare()
         sessions: dict[str, dict[str, Any]] = {}
-        async with guarded(self._rules.timeout):
+        with guarded(self._rules.timeout):
             async for doc in self._collection.find(query):
                 loaded = self._rules.load(doc)
                 if loaded is not None:
@@ -455,7 +455,7 @@ class AsyncMongoStore(EventEmitter):
         """The number of live sessions (expired and flagged ones not counted)."""
         rules = self._rules
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             return await self._collection.count_documents(rules.live_filter(_clock.now()))
 
     async def clear(self) -> None:
@@ -464,7 +464,7 @@ class AsyncMongoStore(EventEmitter):
             await self.flag_deletion()
             return
         await self._prepare()
-        async with guarded(self._rules.timeout):
+        with guarded(self._rules.timeout):
             await self._collection.delete_many({})
 
     async def flag_deletion(self, sid: str | None = None) -> int:
@@ -478,7 +478,7 @@ class AsyncMongoStore(EventEmitter):
         if sid is not None:
             query["_id"] = rules.storage_id(sid)
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             result = await self._collection.update_many(query, rules.flag_update(_clock.now()))
         return result.modified_count
 
@@ -494,12 +494,12 @@ class AsyncMongoStore(EventEmitter):
         flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
         query = {"$or": [flagged, {"expires": {"$lte": now}}]}
         await self._prepare()
-        async with guarded(self._rules.timeout):
+        with guarded(self._rules.timeout):
             result = await self._collection.delete_many(query)
         return result.deleted_count
 
     async def _remove_expired(self) -> int:
-        async with guarded(self._rules.timeout):
+        with guarded(self._rules.timeout):
             result = await self._collection.delete_many({"expires": {"$lte": _clock.now()}})
         return result.deleted_count
 
@@ -516,7 +516,7 @@ class AsyncMongoStore(EventEmitter):
         now = _clock.now()
         query = rules.user_filter(user, now, keep=keep)
         await self._prepare()
-        async with guarded(rules.timeout):
+        with guarded(rules.timeout):
             if rules.delete_flags:
                 result = await self._collection.update_many(query, rules.flag_update(now))
                 return result.modified_count

@@ -8,7 +8,8 @@ how they wait for the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -59,53 +60,32 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo
 _TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
 
 
-class guarded:
+@contextmanager
+def guarded(timeout: float | None) -> Iterator[None]:
     """Bound an operation by ``timeout`` and fail closed on database trouble.
 
-    Usable as ``with guarded(t):`` (the blocking store) and ``async with
-    guarded(t):`` (the async store); both bound the driver with
-    ``pymongo.timeout``, whoever made the client. Within that budget PyMongo
-    retries a retryable operation as often as it can (a connection reset, a
-    pool paused after one, a stepdown), keeping one transaction number so a
-    write still applies once. ``asyncio.timeout`` would be cheaper for the async
-    driver (``pymongo.timeout`` makes it wrap each socket write in
-    ``asyncio.wait_for``, about 50 µs a call on Python 3.11), but without a
-    PyMongo timeout the driver retries only once: under injected resets the soak
-    run (``python -m tests.soak``) then answered 40 % of requests with 503
-    instead of a handful. docs/benchmarks.md has the figures.
+    Both stores bound the driver with ``pymongo.timeout``, whoever made the
+    client. Within that budget PyMongo retries a retryable operation as often
+    as it can (a connection reset, a pool paused after one, a stepdown), with
+    one transaction number, so a write still applies once. ``asyncio.timeout``
+    would cost the async driver less CPU (``pymongo.timeout`` makes it wrap each
+    socket write in ``asyncio.wait_for``), but PyMongo then retries only once:
+    tried that way, the soak run's fault phase answered 41 % of its requests
+    with 503 (docs/reliability.md).
     """
-
-    __slots__ = ("_bound", "_timeout")
-
-    def __init__(self, timeout: float | None) -> None:
-        self._timeout = timeout
-        self._bound: Any = None
-
-    def __enter__(self) -> None:
-        self._bound = pymongo.timeout(self._timeout)
-        self._bound.__enter__()
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        self._bound.__exit__(kind, exc, tb)
-        if exc is not None:
-            _fail_closed(exc)
-
-    async def __aenter__(self) -> None:
-        self.__enter__()
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(kind, exc, tb)
-
-
-def _fail_closed(exc: BaseException) -> None:
-    # Database trouble becomes StoreUnavailable; anything else propagates as is.
-    if isinstance(exc, (ConnectionFailure, WTimeoutError)):
+    try:
+        with pymongo.timeout(timeout):
+            yield
+    except (ConnectionFailure, WTimeoutError) as exc:
         raise StoreUnavailable(f"database unavailable: {exc}") from exc
-    if isinstance(exc, OperationFailure):
+    except OperationFailure as exc:
         if exc.code in _TRANSIENT_CODES or exc.timeout:
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
-    elif isinstance(exc, PyMongoError) and exc.timeout:
-        raise StoreUnavailable(f"database timed out: {exc}") from exc
+        raise
+    except PyMongoError as exc:
+        if exc.timeout:
+            raise StoreUnavailable(f"database timed out: {exc}") from exc
+        raise
 
 
 class StoredSession(dict[str, Any]):
@@ -407,18 +387,13 @@ class StoreRules:
         """
         if "expires" in doc and not _any_date(doc["expires"], lambda t: t > now):
             return False
-        if self.is_flagged(doc):
+        deleted = doc.get("deleted")
+        if deleted is True or (isinstance(deleted, list) and any(d is True for d in deleted)):
             return False
         if self.absolute_lifetime is not None and "createdAt" in doc:
             cutoff = now - timedelta(seconds=self.absolute_lifetime)
             return not _any_date(doc["createdAt"], lambda t: t <= cutoff)
         return True
-
-    @staticmethod
-    def is_flagged(doc: Mapping[str, Any]) -> bool:
-        """The document is flagged deleted (``deleted: true``, as the filters read it)."""
-        deleted = doc.get("deleted")
-        return deleted is True or (isinstance(deleted, list) and any(d is True for d in deleted))
 
     # -- sessions per user ---------------------------------------------------
 
