@@ -554,13 +554,11 @@ class RequestState:
     def touch_form(self, session: Session) -> StoredSession:
         """What ``store.touch`` needs: the cookie's expiry and the last write.
 
-        The expiry stays a datetime (the store takes one as it is): formatting it
-        for the store to parse back would cost more than the rest of a touch.
+        The expiry stays a datetime, which the store takes as it is (BSON keeps
+        milliseconds, as the JSON form does): formatting it for the store to parse
+        back would cost more than the rest of a touch.
         """
-        expires = session.cookie.expires
-        if expires is not None and (expires.tzinfo is None or expires.microsecond % 1000):
-            expires = _clock.parse_js_iso(_clock.to_js_iso(expires))  # as stored, exactly
-        cookie = {"expires": expires}
+        cookie = {"expires": session.cookie.expires}
         return StoredSession({"cookie": cookie}, last_modified=self.last_modified)
 
     def cookie_headers(self, session: Session | None, plan: Plan) -> list[tuple[str, str]]:
