@@ -199,6 +199,23 @@ def test_a_flagged_session_is_never_recreated_nor_unflagged(kit: StoreKit, db: A
     assert store.get(SID) is None
 
 
+def test_set_never_unflags_a_session_flagged_without_delete_flags(kit: StoreKit, db: Any) -> None:
+    # Without delete_flags, set() upserts by _id alone (the server's fast path): a
+    # session flagged by flag_deletion() may get the new data, but keeps its flag,
+    # so it stays gone, and cleanup() removes it.
+    store = kit.store()
+    store.set(SID, session(n=1))
+    assert store.flag_deletion(SID) == 1
+    store.set(SID, session(n=2))
+    store.touch(SID, session())
+    assert store.get(SID) is None
+    assert store.length() == 0
+    (doc,) = db.sessions.find()
+    assert doc["deleted"] is True
+    assert store.cleanup() == 1
+    assert db.sessions.count_documents({}) == 0
+
+
 def test_clear_with_delete_flags_flags_everything(kit: StoreKit, db: Any) -> None:
     store = kit.store(delete_flags=True)
     store.set(SID, session())
