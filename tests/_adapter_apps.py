@@ -8,19 +8,26 @@ Every app answers the same routes with the same meaning:
 - ``POST /logout``: destroy the session;
 - ``GET /whoami``: the stored user, or ``anonymous``.
 
-The Flask and Django apps also answer the reliability routes, whose handlers wait
-at :data:`gate` (a :class:`ThreadGate`) so a test can overlap two requests on a
-threaded server:
+- ``GET /put?key=K&value=JSON&how=WAY``: put a key in the session one way (:func:`put`).
+
+The Flask, Django and aiohttp apps also answer the reliability routes, whose handlers
+wait at :data:`gate` (a :class:`ThreadGate`) so a test can overlap two requests on a
+real server (tests/_web.py's ``Served*``; the ASGI app's are tests/_apps.py's
+``GATED_ROUTES``); async handlers wait in a worker thread, leaving the loop free:
 
 - ``GET /slow``: read the user, wait at the gate, then change the session;
 - ``POST /slow-login?user=NAME``: load the session, wait, then log in (a new id);
+- ``POST /login-then-wait?user=NAME``: a new id first, wait, then store the user;
 - ``GET /set?key=K&value=V``: load the session, wait, then set one key;
 - ``GET /peek``: the session's data as JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import django
@@ -31,7 +38,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 from flask import Flask, jsonify, request, session
 
-from mongosession import AsyncMongoStore, MongoStore
+from mongosession import AsyncMongoStore, MongoStore, ReservedKey
 from mongosession.aiohttp import get_session, setup
 from mongosession.flask import MongoSession
 
@@ -76,6 +83,59 @@ def new_gate() -> ThreadGate:
     global gate
     gate = ThreadGate()
     return gate
+
+
+# -- /put: one key, one way of putting it there -----------------------------------------
+
+#: The ways ``/put`` puts a key in the session (``how=``); the ASGI app also has
+#: ``replace`` (the whole session slot replaced by a plain dict). Django's session
+#: has no ``|=``, and its ``update`` takes one dict.
+WAYS = ("item", "update-kw", "update-dict", "setdefault", "ior")
+
+
+def value_of(params: Mapping[str, str]) -> Any:
+    """The ``value`` parameter, JSON (``true`` when absent)."""
+    return json.loads(params.get("value", "true"))
+
+
+def assign(session: Any, how: str, key: str, value: Any) -> None:
+    """Put ``value`` under ``key`` in ``session`` the way ``how`` names (see :data:`WAYS`)."""
+    if how == "item":
+        session[key] = value
+    elif how == "update-kw":
+        session.update(**{key: value})
+    elif how == "update-dict":
+        session.update({key: value})
+    elif how == "setdefault":
+        session.setdefault(key, value)
+    elif how == "ior":
+        session |= {key: value}
+    else:
+        raise ValueError(f"unknown way {how!r}")
+
+
+def put(session: Any, params: Mapping[str, str]) -> str:
+    """The ``/put`` route: ``key``, ``value`` (JSON), ``how`` (default ``item``).
+
+    With ``catch=1`` a :class:`~mongosession.ReservedKey` is caught and answered
+    (``refused: <message>; read: <what reading the key then gives>``); without it
+    the error reaches the adapter, which answers as for any handler error.
+    """
+    key, value, how = params["key"], value_of(params), params.get("how", "item")
+    if params.get("catch") != "1":
+        assign(session, how, key, value)
+        return "stored"
+    try:
+        assign(session, how, key, value)
+    except ReservedKey as exc:
+        try:
+            session[key]
+        except KeyError:
+            read = "KeyError"
+        else:
+            read = "found"
+        return f"refused: {exc}; read: {read}"
+    return "stored"
 
 
 # -- Flask ---------------------------------------------------------------------------------
@@ -126,6 +186,13 @@ def flask_app(store: MongoStore, **options: Any) -> Flask:
         session["user"] = request.args["user"]
         return "welcome"
 
+    @app.post("/login-then-wait")
+    def login_then_wait() -> str:
+        session.regenerate()  # type: ignore[attr-defined]
+        gate.hold()
+        session["user"] = request.args["user"]
+        return "welcome"
+
     @app.get("/set")
     def set_key() -> str:
         session.get("user")
@@ -136,6 +203,13 @@ def flask_app(store: MongoStore, **options: Any) -> Flask:
     @app.get("/peek")
     def peek() -> Any:
         return jsonify(dict(session))
+
+    @app.get("/put")
+    def put_key() -> Any:
+        response = app.make_response(put(session, request.args))
+        if "cache" in request.args:
+            response.headers["Cache-Control"] = request.args["cache"]
+        return response
 
     return app
 
@@ -176,6 +250,50 @@ def aiohttp_app(store: AsyncMongoStore, **options: Any) -> web.Application:
     async def whoami(request: web.Request) -> web.Response:
         session = await get_session(request)
         return web.Response(text=session.get("user", "anonymous"))
+
+    @routes.get("/slow")
+    async def slow(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        user = str(session.get("user", "anonymous"))
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session["late"] = True
+        return web.Response(text=user)
+
+    @routes.post("/slow-login")
+    async def slow_login(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        await session.regenerate()
+        session["user"] = request.query["user"]
+        return web.Response(text="welcome")
+
+    @routes.post("/login-then-wait")
+    async def login_then_wait(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        await session.regenerate()
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session["user"] = request.query["user"]
+        return web.Response(text="welcome")
+
+    @routes.get("/set")
+    async def set_key(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session[request.query["key"]] = request.query["value"]
+        return web.Response(text="set")
+
+    @routes.get("/peek")
+    async def peek(request: web.Request) -> web.Response:
+        return web.json_response(dict(await get_session(request)))
+
+    @routes.get("/put")
+    async def put_key(request: web.Request) -> web.Response:
+        response = web.Response(text=put(await get_session(request), request.query))
+        if "cache" in request.query:
+            response.headers["Cache-Control"] = request.query["cache"]
+        return response
 
     app.add_routes(routes)
     return app
@@ -259,6 +377,14 @@ def django_slow_login(request: HttpRequest) -> HttpResponse:
     return HttpResponse("welcome")
 
 
+@require_POST
+def django_login_then_wait(request: HttpRequest) -> HttpResponse:
+    request.session.cycle_key()
+    gate.hold()
+    request.session["user"] = request.GET["user"]
+    return HttpResponse("welcome")
+
+
 @require_GET
 def django_set(request: HttpRequest) -> HttpResponse:
     request.session.get("user")
@@ -272,12 +398,22 @@ def django_peek(request: HttpRequest) -> HttpResponse:
     return JsonResponse(dict(request.session))
 
 
+@require_GET
+def django_put(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(put(request.session, request.GET))
+    if "cache" in request.GET:
+        response["Cache-Control"] = request.GET["cache"]
+    return response
+
+
 urlpatterns = [
     path("race", django_race),
     path("slow", django_slow),
     path("slow-login", django_slow_login),
+    path("login-then-wait", django_login_then_wait),
     path("set", django_set),
     path("peek", django_peek),
+    path("put", django_put),
     path("", django_count),
     path("static", django_static),
     path("login", django_login),

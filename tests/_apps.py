@@ -1,7 +1,17 @@
-"""Small applications used by the adapter tests."""
+"""Small applications used by the adapter tests: the ASGI (Starlette) app's routes.
+
+:data:`ROUTES` are the behaviour suite's routes (tests/_adapter_apps.py has the same
+ones for Flask, Django and aiohttp). :data:`GATED_ROUTES` are the reliability routes
+whose handlers wait at :data:`tests._adapter_apps.gate` (a thread gate) so that a test
+can overlap requests on a real server (``tests._web.ServedASGI``); they are added
+only with ``starlette_app(..., gated=True)``, because tests/reliability/_asgi.py's
+in-process app adds its own ``/slow``, ``/slow-login`` and ``/set`` (waiting at an
+asyncio gate, or not at all) and Starlette answers with the first route that matches.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.applications import Starlette
@@ -10,7 +20,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from mongosession import AsyncMongoStore
-from mongosession.asgi import SessionMiddleware
+from mongosession.asgi import SessionMiddleware, get_session
+from tests import _adapter_apps
 
 
 async def count(request: Request) -> PlainTextResponse:
@@ -72,6 +83,25 @@ async def reload(request: Request) -> JSONResponse:
     return JSONResponse({"found": found, "session": dict(request.session)})
 
 
+async def put(request: Request) -> PlainTextResponse:
+    """``/put?key=K&value=JSON&how=WAY``: see :func:`tests._adapter_apps.put`.
+
+    ``how=replace`` replaces the whole session slot with a plain dict holding the
+    key (``scope["session"] = {...}``), which only the ASGI middleware allows.
+    """
+    params = request.query_params
+    if params.get("how") == "replace":
+        session = get_session(request)
+        request.scope["session"] = {**dict(session), params["key"]: _adapter_apps.value_of(params)}
+        text = "replaced"
+    else:
+        text = _adapter_apps.put(request.session, params)
+    response = PlainTextResponse(text)
+    if "cache" in params:
+        response.headers["Cache-Control"] = params["cache"]
+    return response
+
+
 ROUTES = [
     Route("/", count),
     Route("/peek", peek),
@@ -85,12 +115,63 @@ ROUTES = [
     Route("/unset", unset, methods=["POST"]),
     Route("/save-early", save_early, methods=["POST"]),
     Route("/reload", reload),
+    Route("/put", put),
 ]
 
 
-def starlette_app(store: AsyncMongoStore, **options: Any) -> Starlette:
-    """The test routes behind SessionMiddleware."""
-    app = Starlette(routes=ROUTES)
+# -- the reliability routes of a real server (tests._web.ServedASGI) ----------------------
+
+
+async def _hold() -> None:
+    # The gate is read now (new_gate() replaces it); waiting in a worker thread
+    # leaves the event loop free for the other requests.
+    await asyncio.to_thread(_adapter_apps.gate.hold)
+
+
+async def gated_slow(request: Request) -> PlainTextResponse:
+    session = get_session(request)
+    user = str(session.get("user", "anonymous"))
+    await _hold()
+    session["late"] = True
+    return PlainTextResponse(user)
+
+
+async def gated_slow_login(request: Request) -> PlainTextResponse:
+    session = get_session(request)
+    session.get("user")
+    await _hold()
+    await session.regenerate()
+    session["user"] = request.query_params["user"]
+    return PlainTextResponse("welcome")
+
+
+async def gated_login_then_wait(request: Request) -> PlainTextResponse:
+    session = get_session(request)
+    await session.regenerate()
+    await _hold()
+    session["user"] = request.query_params["user"]
+    return PlainTextResponse("welcome")
+
+
+async def gated_set(request: Request) -> PlainTextResponse:
+    session = get_session(request)
+    session.get("user")
+    await _hold()
+    session[request.query_params["key"]] = request.query_params["value"]
+    return PlainTextResponse("set")
+
+
+GATED_ROUTES = [
+    Route("/slow", gated_slow),
+    Route("/slow-login", gated_slow_login, methods=["POST"]),
+    Route("/login-then-wait", gated_login_then_wait, methods=["POST"]),
+    Route("/set", gated_set),
+]
+
+
+def starlette_app(store: AsyncMongoStore, *, gated: bool = False, **options: Any) -> Starlette:
+    """The test routes behind SessionMiddleware (``gated``: with :data:`GATED_ROUTES`)."""
+    app = Starlette(routes=ROUTES + GATED_ROUTES if gated else ROUTES)
     options.setdefault("secret", "test secret")
     app.add_middleware(SessionMiddleware, store=store, **options)
     return app

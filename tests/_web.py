@@ -5,19 +5,27 @@ framework's own test client (Starlette's TestClient for ASGI, Flask's,
 Django's, aiohttp's) or over real HTTP, and returns a :class:`Reply`. The
 :class:`Browser` keeps the cookies between requests, the way a browser does,
 so the behaviour suite reads the same for every framework.
+
+The ``Served*`` classes run each adapter's app on a real server in this process
+(werkzeug's threaded server for Flask and Django, uvicorn for ASGI, aiohttp's own
+for aiohttp), for tests that overlap requests or read real HTTP headers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import socket
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
-from aiohttp import DummyCookieJar
+import uvicorn
+from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient as AiohttpClient
 from aiohttp.test_utils import TestServer
 from pymongo import AsyncMongoClient, MongoClient, monitoring
@@ -27,6 +35,7 @@ from mongosession import AsyncMongoStore, MongoStore
 from mongosession._cookies import encode_component, sign
 from tests._adapter_apps import SECRET, aiohttp_app, configure_django, flask_app
 from tests._apps import starlette_app
+from tests._mongod import free_port
 from tests._servers import serving_in_thread
 
 
@@ -267,20 +276,31 @@ class HTTPSite:
         self.http.close()
 
 
-# -- a real threaded server in this process -------------------------------------------
+# -- a real server in this process ----------------------------------------------------
+
+#: The store's default ``ttl`` (seconds), the lifetime of a session the options do not set.
+DEFAULT_TTL = 14 * 24 * 3600
+
+T = TypeVar("T")
 
 
 class ServedApp:
-    """An adapter's app under a threaded HTTP server in this process, over real HTTP.
+    """An adapter's app under a real HTTP server in this process, over real HTTP.
 
-    Handlers run in the server's threads and share :data:`tests._adapter_apps.gate`
-    and the store with the test, so two requests can be made to overlap.
+    Handlers run in the server's threads (or its event loop's thread) and share
+    :data:`tests._adapter_apps.gate` and the database with the test, so two
+    requests can be made to overlap. ``store`` is a blocking :class:`MongoStore`
+    on the app's collection, usable from the test thread
+    (``app.store.destroy_user("alice")``).
     """
 
     cookie_name: str
     #: What a request whose session ended while it ran answers when it saves.
     ended_status: int
+    #: Seconds an idle session lives: the store's ``ttl`` (Django: ``SESSION_COOKIE_AGE``).
+    lifetime: float
     store: MongoStore
+    url: str
 
     def __init__(self) -> None:
         self.closing = ExitStack()
@@ -306,13 +326,17 @@ class ServedFlask(ServedApp):
 
     def __init__(self, uri: str, **store: Any) -> None:
         super().__init__()
+        self.lifetime = store.get("ttl", DEFAULT_TTL)
         self.store = MongoStore(uri=uri, **store)
         self.closing.callback(self.store.close)
         self.serve(flask_app(self.store))
 
 
 class ServedDjango(ServedApp):
-    """The Django views on werkzeug's threaded server, ``MONGOSESSION`` set for this app."""
+    """The Django views on werkzeug's threaded server, ``MONGOSESSION`` set for this app.
+
+    A ``ttl`` becomes ``SESSION_COOKIE_AGE``, Django's lifetime of a session.
+    """
 
     cookie_name = "sessionid"
     ended_status = 400  # Django's SessionInterrupted: the save raised UpdateError
@@ -320,14 +344,120 @@ class ServedDjango(ServedApp):
     def __init__(self, uri: str, **store: Any) -> None:
         super().__init__()
         configure_django()
+        from django.conf import settings as django_settings
         from django.core.handlers.wsgi import WSGIHandler
         from django.test.utils import override_settings
 
         from mongosession.django import get_store
 
-        store.pop("ttl", None)  # Django's SESSION_COOKIE_AGE is the lifetime
-        settings = override_settings(MONGOSESSION={"uri": uri, **store})
+        ttl = store.pop("ttl", None)  # Django's SESSION_COOKIE_AGE is the lifetime
+        age = {} if ttl is None else {"SESSION_COOKIE_AGE": int(ttl)}
+        settings = override_settings(MONGOSESSION={"uri": uri, **store}, **age)
         settings.enable()
         self.closing.callback(settings.disable)  # also closes the engine's store
+        self.lifetime = django_settings.SESSION_COOKIE_AGE
         self.store = get_store()
         self.serve(WSGIHandler())
+
+
+class ServedAsync(ServedApp):
+    """An async adapter's app on a real server in a background thread with its own loop.
+
+    - ``async_store``: the server's :class:`AsyncMongoStore`, made in that loop;
+    - ``store``: a blocking :class:`MongoStore` on the same database and collection
+      with the same options, for the test thread (``app.store.destroy_user("alice")``);
+    - ``run(fn)``: runs the coroutine ``fn()`` on the server's loop and returns its
+      result, to call the server's own store object from the test thread:
+      ``app.run(lambda: app.async_store.destroy_user("alice"))``.
+
+    The loop's default executor has room for many held requests: the gated
+    handlers wait at the thread gate in ``asyncio.to_thread``.
+    """
+
+    cookie_name = "connect.sid"
+    # The slow request's save finds its session gone: the handler's answer, the
+    # cookie cleared (as Flask).
+    ended_status = 200
+    async_store: AsyncMongoStore
+
+    def __init__(self, uri: str, **store: Any) -> None:
+        super().__init__()
+        self.lifetime = store.get("ttl", DEFAULT_TTL)
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(ThreadPoolExecutor(64, thread_name_prefix="served-handler"))
+        thread = threading.Thread(target=self.loop.run_forever, name="served-loop", daemon=True)
+        thread.start()
+        self.closing.callback(self._end_loop, thread)
+        try:
+
+            async def make_store() -> AsyncMongoStore:
+                return AsyncMongoStore(uri=uri, **store)
+
+            self.async_store = self.run(make_store)
+            self.closing.callback(self.run, self.async_store.close)
+            self.store = MongoStore(uri=uri, **store)
+            self.closing.callback(self.store.close)
+            self.run(self.start)
+            self.closing.callback(self.run, self.stop)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60) -> T:
+        """Run the coroutine ``fn()`` on the server's loop; its result (or its exception)."""
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
+
+    async def start(self) -> None:
+        """Start serving (in the loop); sets ``url``."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop serving (in the loop)."""
+        raise NotImplementedError
+
+    def _end_loop(self, thread: threading.Thread) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        thread.join(10)
+        self.loop.close()
+
+
+class ServedASGI(ServedAsync):
+    """tests/_apps.py's Starlette app (with its gated routes) on uvicorn."""
+
+    async def start(self) -> None:
+        # A socket bound here: uvicorn answers a port it cannot bind with sys.exit.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.closing.callback(sock.close)
+        app = starlette_app(self.async_store, gated=True, secret=SECRET)
+        # log_config=None: uvicorn leaves the process's logging alone (its errors
+        # reach the root logger, and pytest's caplog, as Flask's and Django's do).
+        config = uvicorn.Config(
+            app, lifespan="on", log_config=None, log_level="warning", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.serving = asyncio.ensure_future(self.server.serve(sockets=[sock]))
+        while not self.server.started:
+            if self.serving.done():
+                self.serving.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.serving
+
+
+class ServedAiohttp(ServedAsync):
+    """The aiohttp app (tests/_adapter_apps.py) on aiohttp's own server (AppRunner, TCPSite)."""
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(aiohttp_app(self.async_store), access_log=None)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()

@@ -220,7 +220,7 @@ def test_encrypted_sessions_hide_their_data(kit: StoreKit, db: Any, codec: str) 
     store.set(SID, session(secret="hunter2"))
     stored = db.sessions.find_one()["session"]
     assert isinstance(stored, str)
-    assert stored.startswith("mse1.")
+    assert stored.startswith("mse2.")
     assert "hunter2" not in stored
     assert store.get(SID) == session(secret="hunter2")
 

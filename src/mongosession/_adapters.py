@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ._errors import SessionConflict, SessionLimitReached, StoreUnavailable
+from ._errors import SessionConflict, SessionEnded, SessionLimitReached, StoreUnavailable
 from ._session import SessionConfig
 
 log = logging.getLogger("mongosession")
@@ -18,6 +18,7 @@ log = logging.getLogger("mongosession")
 UNAVAILABLE_TEXT = "Service Unavailable: session store unavailable"
 CONFLICT_TEXT = "Conflict: the session changed concurrently; retry"
 LIMIT_TEXT = "Forbidden: too many sessions for this user"
+ENDED_TEXT = "Conflict: the session ended while this request ran; sign in again"
 
 
 def failure_status(exc: BaseException) -> tuple[int, str] | None:
@@ -25,11 +26,16 @@ def failure_status(exc: BaseException) -> tuple[int, str] | None:
 
     A store that cannot answer fails closed with 503, never an anonymous
     session; a same-key conflict between concurrent requests is 409; a login
-    over ``max_sessions_per_user`` with ``on_session_limit="refuse"`` is 403.
+    over ``max_sessions_per_user`` with ``on_session_limit="refuse"`` is 403; a
+    session that ended while the request ran (``regenerate()`` after a logout
+    elsewhere) is 409, its cookie cleared.
     """
     if isinstance(exc, StoreUnavailable):
         log.error("session store unavailable: %s", exc)
         return 503, UNAVAILABLE_TEXT
+    if isinstance(exc, SessionEnded):
+        log.warning("session ended during the request: %s", exc)
+        return 409, ENDED_TEXT
     if isinstance(exc, SessionConflict):
         log.warning("session conflict: %s", exc)
         return 409, CONFLICT_TEXT

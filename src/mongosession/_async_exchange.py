@@ -7,13 +7,13 @@ This file is the source: ``_sync_exchange.py`` is generated from it by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _clock
 from ._async_store import AsyncMongoStore
-from ._errors import SessionIdCollision
-from ._session import RequestState, Session, SessionConfig, SessionCookie
+from ._errors import SessionEnded, SessionIdCollision
+from ._session import Plan, RequestState, Session, SessionConfig, SessionCookie
 
 #: New ids tried when ``create`` finds the id taken (only a broken genid collides).
 ID_ATTEMPTS = 3
@@ -44,6 +44,9 @@ class AsyncExchange:
         self._cookie_header = cookie_header
         self._header_value = header_value
         self.session: Session | None = None
+        #: All of this request's store calls together wait at most the store's
+        #: ``request_timeout``.
+        self.budget = store.request_budget()
 
     async def load(self) -> Session:
         """Read the presented session (one query), or start a new one (none).
@@ -55,7 +58,8 @@ class AsyncExchange:
         sid = state.presented_sid(
             cookie_header=self._cookie_header, header_value=self._header_value
         )
-        stored = None if sid is None else await self.store.get(sid)
+        with self.budget.charged():
+            stored = None if sid is None else await self.store.get(sid)
         now = _clock.now()
         if sid is None or stored is None:
             self.session = state.new_session(self, now)
@@ -82,24 +86,61 @@ class AsyncExchange:
             session.cookie = SessionCookie.new(state.config, _clock.now())
 
     async def regenerate(self, *, keep_data: bool = True) -> None:
-        """New id; the old record is deleted now; the data is kept unless asked not to."""
-        session = self._current()
-        if self.state.in_store:
-            await self.store.destroy(session.id)
-        self._renew(session, keep_data=keep_data)
+        """New id, the old record ended now; the data is kept unless asked not to.
+
+        Kept data is stored under the new id at once, before the old record
+        ends (:meth:`AsyncMongoStore.regenerate`), so that no logout can miss both.
+
+        Raises:
+            SessionEnded: the old record was no longer live (logged out or
+                revoked while this request ran): nothing was written, the session
+                is new and empty, and the response clears the cookie.
+        """
+        session, state = self._current(), self.state
+        if not state.in_store:
+            self._renew(session, keep_data=keep_data)
+            return
+        old = session.id
+        with self.budget.charged():
+            if not keep_data:
+                live = await self.store.destroy(old)
+                self._renew(session, keep_data=False)
+            else:
+                self._renew(session, keep_data=True)
+                data = state.stored_form(session)
+                live = await self._create(
+                    session, lambda: self.store.regenerate(old, session.id, data)
+                )
+                if live:
+                    state.mark_saved(session, data)
+        if not live:
+            self._end(session)
+            raise SessionEnded("the session ended while this request ran")
 
     async def destroy(self) -> None:
-        """Delete the record now; the request goes on with a new empty session."""
+        """Delete the record now; the request goes on with a new empty session.
+
+        The response clears the cookie and sets none, unless the handler
+        writes to the session again (then that is a new session).
+        """
         session = self._current()
         if self.state.in_store:
-            await self.store.destroy(session.id)
+            with self.budget.charged():
+                await self.store.destroy(session.id)
+        self._end(session)
+
+    def _end(self, session: Session) -> None:
+        # The presented session is over: a new, empty, unsaved one follows,
+        # created only if the handler writes to it.
         self._renew(session, keep_data=False)
-        self.state.adopt(session, in_store=False)  # new and unchanged: nothing to save
+        self.state.adopt(session, in_store=False)
+        self.state.ended = True
 
     async def reload(self) -> bool:
         """Replace the data with the stored data; False when the session is gone."""
         session, state = self._current(), self.state
-        stored = await self.store.get(session.id) if state.in_store else None
+        with self.budget.charged():
+            stored = await self.store.get(session.id) if state.in_store else None
         if stored is None:
             self._renew(session, keep_data=False)
             state.adopt(session, in_store=False)
@@ -114,24 +155,30 @@ class AsyncExchange:
     async def save(self) -> bool:
         """Write the session now; False when it was destroyed meanwhile."""
         session = self._current()
-        return await self._write(session, create=not self.state.in_store)
+        with self.budget.charged():
+            return await self._write(session, create=not self.state.in_store)
 
     async def touch(self) -> None:
         """Restart the cookie's lifetime from now (the store is touched at the end)."""
         self._current().cookie.reset_max_age(_clock.now())
 
+    async def _create(self, session: Session, insert: Callable[[], Any]) -> Any:
+        # ``insert()`` stores the session under ``session.id``; a taken id (only
+        # a broken genid collides) gets a new one.
+        for attempt in range(ID_ATTEMPTS):
+            try:
+                return await insert()
+            except SessionIdCollision:
+                if attempt == ID_ATTEMPTS - 1:
+                    raise
+                session.id = self.state.new_id()
+        raise AssertionError("unreachable")
+
     async def _write(self, session: Session, *, create: bool) -> bool:
         state = self.state
         data = state.stored_form(session)
         if create:
-            for attempt in range(ID_ATTEMPTS):
-                try:
-                    await self.store.create(session.id, data)
-                    break
-                except SessionIdCollision:
-                    if attempt == ID_ATTEMPTS - 1:
-                        raise
-                    session.id = state.new_id()
+            await self._create(session, lambda: self.store.create(session.id, data))
         elif not await self.store.save(session.id, data):
             return False
         state.mark_saved(session, data)
@@ -157,13 +204,25 @@ class AsyncExchange:
             session_now = session
         state = self.state
         plan = state.plan(session_now, _clock.now())
-        if plan.destroy is not None:
-            await self.store.destroy(plan.destroy)
-        elif plan.create or plan.update:
-            if not await self._write(session, create=plan.create):
-                # Destroyed or revoked while this request ran: stays gone.
-                plan.set_cookie = False
-                plan.clear_cookie = True
-        elif plan.touch:
-            await self.store.touch(session.id, state.touch_form(session))
+        with self.budget.charged():
+            if plan.destroy is not None:
+                await self.store.destroy(plan.destroy)
+            elif plan.create or plan.update:
+                if not await self._write(session, create=plan.create):
+                    # Destroyed or revoked while this request ran: stays gone.
+                    plan.set_cookie = False
+                    plan.clear_cookie = True
+            elif plan.touch:
+                await self.store.touch(session.id, state.touch_form(session))
         return state.cookie_headers(session_now, plan)
+
+    def failure_headers(self, exc: BaseException) -> list[tuple[str, str]]:
+        """Headers for the error response that answers ``exc`` (see ``failure_status``).
+
+        A session that ended during the request (:class:`SessionEnded`) gets
+        its cookie cleared; other failures leave the client's cookie alone, for
+        when the database is back.
+        """
+        if isinstance(exc, SessionEnded) and self.session is not None:
+            return self.state.cookie_headers(self.session, Plan(clear_cookie=True))
+        return []

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReadPreference
+from pymongo import AsyncMongoClient, ReadPreference, ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
@@ -19,10 +19,12 @@ from ._core import (
     DEFAULT_MAX_SIZE,
     DEFAULT_TIMEOUT,
     EXPIRES_INDEX,
+    LIVENESS,
     MERGE_ATTEMPTS,
     USER_INDEX,
     AutoRemove,
     EventEmitter,
+    RequestBudget,
     SessionLimitAction,
     StoredSession,
     StoreRules,
@@ -89,6 +91,7 @@ class AsyncMongoStore(EventEmitter):
         hash_ids: bytes | str | None = None,
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
+        request_timeout: float | None = None,
     ) -> None:
         self._rules = rules = StoreRules(
             collection=collection,
@@ -110,6 +113,7 @@ class AsyncMongoStore(EventEmitter):
             hash_ids=hash_ids,
             max_sessions_per_user=max_sessions_per_user,
             on_session_limit=on_session_limit,
+            request_timeout=request_timeout,
         )
         if (uri is None) == (client is None):
             raise ValueError("pass exactly one of uri= or client=")
@@ -150,6 +154,15 @@ class AsyncMongoStore(EventEmitter):
     def client(self) -> AsyncMongoClient[Any]:
         """The client the store talks through."""
         return self._client
+
+    def request_budget(self) -> RequestBudget:
+        """A new budget for one request's session work (``request_timeout``).
+
+        The adapters run each store call of a request inside its
+        :meth:`~RequestBudget.charged`, so that all of them together wait at most
+        ``request_timeout`` (the store's ``timeout`` unless set).
+        """
+        return RequestBudget(self._rules.request_timeout)
 
     @property
     def collection_name(self) -> str:
@@ -238,7 +251,10 @@ class AsyncMongoStore(EventEmitter):
         with guarded(rules.timeout):
             # By _id alone (the server's fast path); liveness is checked here.
             doc = await self._collection.find_one({"_id": storage_id})
-        if doc is None or not rules.is_live(doc, _clock.now()):
+        if doc is None:
+            return None
+        if not rules.is_live(doc, _clock.now()):
+            rules.unreadable(doc)  # logs a date out of range (read as no session)
             return None
         return rules.load(doc)
 
@@ -354,7 +370,9 @@ class AsyncMongoStore(EventEmitter):
             revision = current.revision
         else:
             raise SessionConflict([])
-        await self._apply_session_limit(storage_id, user, created=False)
+        await self._apply_session_limit(
+            storage_id, user, created=False, written=stored, before=revision
+        )
         if isinstance(session, StoredSession) and data is not session:
             session.clear()
             session.update(data)
@@ -363,26 +381,38 @@ class AsyncMongoStore(EventEmitter):
         self._emit("set", sid)
         return True
 
-    async def _check_session_limit(self, storage_id: str, user: Any) -> None:
+    async def _check_session_limit(
+        self, storage_id: str, user: Any, replaced: str | None = None
+    ) -> None:
         # on_session_limit="refuse": a login over the limit writes nothing.
         rules = self._rules
         limit = rules.max_sessions_per_user
         if user is None or limit is None or rules.on_session_limit != "refuse":
             return
-        query = rules.others_of_user(user, _clock.now(), storage_id)
+        query = rules.others_of_user(user, _clock.now(), storage_id, replaced)
         with guarded(rules.timeout):
             others = await self._collection.count_documents(query, limit=limit)
         if others >= limit:
             raise SessionLimitReached(limit)
 
-    async def _apply_session_limit(self, storage_id: str, user: Any, *, created: bool) -> None:
+    async def _apply_session_limit(
+        self,
+        storage_id: str,
+        user: Any,
+        *,
+        created: bool,
+        written: Any = None,
+        before: Any = None,
+    ) -> None:
         # After a login is written: end the sessions beyond the limit, oldest
-        # login first ("evict_oldest"), or take back a new session that lost a
-        # race with another login ("refuse"; an existing one cannot be taken back).
+        # login first ("evict_oldest"), or take back the login that lost a race
+        # with others ("refuse"): a new session is deleted; an existing one that
+        # gained the user gets its payload from ``before`` back (ended, when that
+        # is unknown), unless it was rewritten since (``written`` no longer there).
         rules = self._rules
         limit = rules.max_sessions_per_user
         refuse = rules.on_session_limit == "refuse"
-        if user is None or limit is None or (refuse and not created):
+        if user is None or limit is None:
             return
         now = _clock.now()
         with guarded(rules.timeout):
@@ -391,14 +421,36 @@ class AsyncMongoStore(EventEmitter):
             ended = rules.over_limit(oldest_first, storage_id)
             if not ended:
                 return
-            if refuse:
+            if refuse and created:
                 await self._collection.delete_one({"_id": storage_id})
+            elif refuse:
+                await self._take_back(storage_id, user, written, before, now)
             elif rules.delete_flags:
                 await self._collection.update_many({"_id": {"$in": ended}}, rules.flag_update(now))
             else:
                 await self._collection.delete_many({"_id": {"$in": ended}})
         if refuse:
             raise SessionLimitReached(limit)
+
+    async def _take_back(
+        self, storage_id: str, user: Any, written: Any, before: Any, now: Any
+    ) -> None:
+        # Undo a login written over an existing session (guarded by the caller):
+        # the payload from before it, or, when that is unknown or the session was
+        # rewritten since, the end of the session while it still has the user.
+        rules = self._rules
+        if before is not None:
+            update = rules.write_update(rules.decode(before, storage_id), before, now, upsert=False)
+            result = await self._collection.update_one(
+                {"_id": storage_id, "session": written}, update
+            )
+            if result.matched_count:
+                return
+        query = {"_id": storage_id, "user": user}
+        if rules.delete_flags:
+            await self._collection.update_one(query, rules.flag_update(now))
+        else:
+            await self._collection.delete_one(query)
 
     async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
         """Move the session's expiry forward without rewriting its data.
@@ -423,19 +475,77 @@ class AsyncMongoStore(EventEmitter):
             remember(session, rules, now)
             self._emit("touch", sid)
 
-    async def destroy(self, sid: str) -> None:
-        """Delete the session (flag it, with ``delete_flags``)."""
+    async def destroy(self, sid: str) -> bool:
+        """Delete the session (flag it, with ``delete_flags``).
+
+        Returns whether it was live until now: False when it had ended already
+        (destroyed, revoked, flagged, expired) or never existed.
+        """
+        storage_id = await self._end(sid)
+        self._emit("destroy", sid)
+        return storage_id is not None
+
+    async def _end(self, sid: str) -> str | None:
+        # Delete (or flag) ``sid`` in one command that also returns what it was:
+        # its stored _id when it was live, else None.
         rules = self._rules
         storage_id = rules.storage_id(sid)
         await self._prepare()
         with guarded(rules.timeout):
             if rules.delete_flags:
-                await self._collection.update_one(
-                    {"_id": storage_id}, rules.flag_update(_clock.now())
+                doc = await self._collection.find_one_and_update(
+                    {"_id": storage_id},
+                    rules.flag_update(_clock.now()),
+                    projection=LIVENESS,
+                    return_document=ReturnDocument.BEFORE,
                 )
             else:
-                await self._collection.delete_one({"_id": storage_id})
-        self._emit("destroy", sid)
+                doc = await self._collection.find_one_and_delete(
+                    {"_id": storage_id}, projection=LIVENESS
+                )
+        return storage_id if doc is not None and rules.is_live(doc, _clock.now()) else None
+
+    async def regenerate(self, old_sid: str, new_sid: str, session: Mapping[str, Any]) -> bool:
+        """Move a live session to a new id: insert ``session`` as ``new_sid``, end ``old_sid``.
+
+        Returns False, leaving nothing written, when ``old_sid`` was no longer
+        live (logged out, revoked, expired while a request held it): a session
+        that ended never comes back under another id. The new record exists
+        before the old one ends, so a concurrent "log out everywhere"
+        (:meth:`destroy_user`) ends one or the other, and then this fails.
+
+        Raises:
+            SessionIdCollision: ``new_sid`` exists already (pick a new id).
+            SessionLimitReached: a login over ``max_sessions_per_user``
+                (``on_session_limit="refuse"``); the replaced session does not count.
+        """
+        rules = self._rules
+        new_id = rules.storage_id(new_sid)
+        old_id = rules.storage_id(old_sid)
+        stored = rules.encode(session, new_id)
+        now = _clock.now()
+        document = rules.new_document(new_id, session, stored, now)
+        user = rules.gained_user(session, None, new_id)
+        if user is not None:
+            document["userSince"] = now
+        await self._prepare()
+        await self._check_session_limit(new_id, user, replaced=old_id)
+        with guarded(rules.timeout):
+            try:
+                await self._collection.insert_one(document)
+            except DuplicateKeyError:
+                raise SessionIdCollision("session id exists already") from None
+        if await self._end(old_sid) is None:
+            with guarded(rules.timeout):
+                await self._collection.delete_one({"_id": new_id})
+            log.info("not regenerating ended session %s", sid_digest(old_sid))
+            return False
+        self._emit("destroy", old_sid)
+        await self._apply_session_limit(new_id, user, created=True)
+        remember(session, rules, now, stored)
+        self._emit("create", new_sid)
+        self._emit("set", new_sid)
+        return True
 
     async def all(self) -> dict[str, dict[str, Any]]:
         """Every live session, keyed by stored ``_id`` (the id after ``transform_id``)."""

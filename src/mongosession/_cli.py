@@ -13,11 +13,13 @@ import json
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import bson
+from bson.datetime_ms import DatetimeMS
 from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
@@ -27,6 +29,7 @@ from pymongo.errors import (
 from . import _clock
 from ._codecs import BsonCodec, JsonCodec
 from ._core import EXPIRES_INDEX, USER_INDEX, _index_matches, indexes_to_create
+from ._crypto import is_envelope
 from ._errors import (
     ChangeStreamsUnsupported,
     CorruptSession,
@@ -74,23 +77,115 @@ class CliError(Exception):
 
 
 # -- output ---------------------------------------------------------------------
+#
+# What the commands print comes from the database, and the database from web users (a
+# user name, session data) or from other applications sharing the collection (an id,
+# a date, an index name). A control character in it would drive the operator's
+# terminal: retitle it, clear it, forge a row. So every line written goes through
+# printable() (_say, _warn, the revoke question, Progress), which escapes the whole
+# line, or, for JSON, _printable_json() (_say_json). Both follow str.isprintable().
+
+_NAMED_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def printable(value: object) -> str:
+    """``value`` as text that is safe to write to a terminal.
+
+    Every character :meth:`str.isprintable` rejects (C0 controls and newlines, DEL,
+    C1 controls, the line and paragraph separators, format characters such as the
+    bidirectional overrides and zero-width spaces, lone surrogates) and the backslash
+    are escaped as Python writes them: ``\\n``, ``\\x1b``, ``\\u0085``, ``\\\\``. The
+    escaping is one-to-one, and bash's ``$'...'`` reads it back. Example::
+
+        printable("\\x1b]0;owned\\x07\\nroot")  # '\\\\x1b]0;owned\\\\x07\\\\nroot'
+    """
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c if c.isprintable() and c != "\\" else _escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells a character beyond the BMP as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _printable_json(text: str) -> str:
+    """JSON text with every unprintable character (:func:`printable`'s rule) as ``\\uXXXX``.
+
+    ``json.dumps`` escapes C0, the quote and the backslash itself; with
+    ``ensure_ascii=False`` the rest (DEL, C1, separators...) would go out raw. Outside
+    its strings JSON text holds only printable characters and the line breaks of its
+    indentation, so the result is the same JSON value.
+    """
+    return "\n".join(
+        line
+        if line.isprintable()
+        else "".join(c if c.isprintable() else _json_escape(c) for c in line)
+        for line in text.split("\n")
+    )
+
+
+def _say(line: object = "", *, flush: bool = False) -> None:
+    """Write one line of text on stdout, escaped by :func:`printable`."""
+    print(printable(line), flush=flush)
+
+
+def _say_json(text: str, *, flush: bool = False) -> None:
+    """Write JSON text on stdout, escaped by :func:`_printable_json`."""
+    print(_printable_json(text), flush=flush)
+
+
+def _warn(message: object) -> None:
+    """Write one line on stderr, escaped by :func:`printable`."""
+    print(printable(message), file=sys.stderr)
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return _clock.to_js_iso(value)
+    if isinstance(value, DatetimeMS):  # a date no datetime holds: Extended JSON's form
+        return {"$date": {"$numberLong": str(int(value))}}
     if isinstance(value, bytes):
         return value.hex()
     return str(value)  # ObjectId, Decimal128, Timestamp...
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=_json_default))
+    _say_json(json.dumps(value, indent=2, default=_json_default))
+
+
+#: The document's dates. One of them past year 9999 (JavaScript can write it) or
+#: before year 1 reads as a ``DatetimeMS`` (the store's ``CODEC_OPTIONS``), and the
+#: store reads the document as corrupt: the commands show it as ``unreadable``.
+_DATE_FIELDS = ("expires", "createdAt", "updatedAt", "lastModified", "userSince", "deletedAt")
+
+
+def _unreadable_dates(doc: Mapping[str, Any]) -> list[str]:
+    """The date fields of ``doc`` that hold a date no ``datetime`` can hold."""
+    return [name for name in _DATE_FIELDS if isinstance(doc.get(name), DatetimeMS)]
 
 
 def _when(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, DatetimeMS):
+        return f"unreadable ({int(value)} ms)"
     return "-" if value is None else str(value)
 
 
@@ -104,21 +199,18 @@ def _size(n: float | None) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def _table(headers: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
+def _say_table(headers: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> None:
+    """Print aligned columns, each cell as :func:`printable` shows it."""
     cells = [[str(c) for c in row] for row in rows]
     if headers is not None:
         cells.insert(0, [str(c) for c in headers])
     if not cells:
-        return ""
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    return "\n".join(lines)
-
-
-def _warn(message: str) -> None:
-    print(message, file=sys.stderr)
+        return
+    shown = [[len(printable(c)) for c in row] for row in cells]
+    widths = [max(row[i] for row in shown) for i in range(len(cells[0]))]
+    for row, lengths in zip(cells, shown, strict=True):
+        padded = (c + " " * (w - n) for c, n, w in zip(row, lengths, widths, strict=True))
+        _say("  ".join(padded).rstrip(" "))
 
 
 class Progress:
@@ -141,13 +233,15 @@ class Progress:
         if self.interactive:
             filled = int(percent // 5)
             bar = "#" * filled + "." * (20 - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} {percent:3.0f}%")
+            line = printable(f"{self.label} [{bar}] {done}/{self.total} {percent:3.0f}%")
+            self.stream.write(f"\r{line}")
             self.stream.flush()
             return
         step = int(percent // 5)
         if step > self._last_step:
             self._last_step = step
-            print(f"{self.label}: {done}/{self.total} ({percent:.0f}%)", file=self.stream)
+            line = f"{self.label}: {done}/{self.total} ({percent:.0f}%)"
+            print(printable(line), file=self.stream)
 
     def finish(self, done: int) -> None:
         """Report the final count and end the line."""
@@ -156,7 +250,7 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
         elif self._last_step < 20:
-            print(f"{self.label}: {done}/{self.total} (done)", file=self.stream)
+            print(printable(f"{self.label}: {done}/{self.total} (done)"), file=self.stream)
 
 
 # -- queries --------------------------------------------------------------------
@@ -172,7 +266,10 @@ def _live(now: datetime) -> dict[str, Any]:
 
 def _cleanup_query(now: datetime, older_than: float) -> dict[str, Any]:
     # The store's cleanup(older_than) rule: expired, or flagged before the cutoff.
-    cutoff = _clock.after(now, -older_than)
+    try:
+        cutoff = _clock.after(now, -older_than)
+    except OverflowError:  # further back than year 1: every dated flag is spared
+        cutoff = datetime.min.replace(tzinfo=timezone.utc)
     flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
     return {"$or": [flagged, {"expires": {"$lte": now}}]}
 
@@ -193,6 +290,8 @@ def user_values(text: str) -> list[Any]:
 
 
 def _state(doc: Mapping[str, Any], now: datetime) -> str:
+    if _unreadable_dates(doc):
+        return "unreadable"
     if doc.get("deleted") is True:
         return "flagged"
     expires = doc.get("expires")
@@ -374,33 +473,31 @@ def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
     def index_text(name: str | None) -> str:
         return "unknown (no listIndexes privilege)" if name is None else (name or "missing")
 
-    print(f"sessions in {stats['namespace']}")
-    print(
-        _table(
-            None,
-            [
-                ("live", stats["live"]),
-                ("expired, not yet removed", stats["expired"]),
-                ("flagged as deleted", stats["flagged"]),
-                ("documents", documents),
-                ("average document size", _size(stats["average_size"])),
-                ("users with live sessions", stats["users"]),
-                ("TTL index on expires", index_text(ttl_index)),
-                ("per-user index", index_text(user_index)),
-            ],
-        )
+    _say(f"sessions in {stats['namespace']}")
+    _say_table(
+        None,
+        [
+            ("live", stats["live"]),
+            ("expired, not yet removed", stats["expired"]),
+            ("flagged as deleted", stats["flagged"]),
+            ("documents", documents),
+            ("average document size", _size(stats["average_size"])),
+            ("users with live sessions", stats["users"]),
+            ("TTL index on expires", index_text(ttl_index)),
+            ("per-user index", index_text(user_index)),
+        ],
     )
     if stats["top_users"]:
-        print(f"\ntop {len(stats['top_users'])} users by live sessions")
-        print(
-            _table(("USER", "SESSIONS"), [(u["user"], u["sessions"]) for u in stats["top_users"]])
-        )
+        _say()
+        _say(f"top {len(stats['top_users'])} users by live sessions")
+        _say_table(("USER", "SESSIONS"), [(u["user"], u["sessions"]) for u in stats["top_users"]])
     return EXIT_OK
 
 
-def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _summary(doc: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return {
         "id": doc["_id"],
+        "state": _state(doc, now),
         "user": doc.get("user"),
         "expires": doc.get("expires"),
         "created": doc.get("createdAt"),
@@ -426,13 +523,15 @@ def cmd_list(store: MongoStore, args: argparse.Namespace) -> int:
                 "createdAt": 1,
                 "updatedAt": 1,
                 "lastModified": 1,
+                "userSince": 1,
+                "deletedAt": 1,
                 "size": {"$bsonSize": "$$ROOT"},
             }
         }
     )
     docs = list(_collection(store).aggregate(pipeline))
     truncated = bool(args.limit) and len(docs) > args.limit
-    sessions = [_summary(doc) for doc in docs[: args.limit or None]]
+    sessions = [_summary(doc, now) for doc in docs[: args.limit or None]]
     if args.json:
         _print_json({"sessions": sessions, "count": len(sessions), "truncated": truncated})
     else:
@@ -440,16 +539,23 @@ def cmd_list(store: MongoStore, args: argparse.Namespace) -> int:
             (
                 s["id"],
                 "-" if s["user"] is None else s["user"],
+                s["state"],
                 _when(s["expires"]),
                 _size(s["size"]),
             )
             for s in sessions
         ]
-        print(_table(("ID", "USER", "EXPIRES (UTC)", "SIZE"), rows))
+        _say_table(("ID", "USER", "STATE", "EXPIRES (UTC)", "SIZE"), rows)
         if truncated:
             _warn(f"(first {args.limit} shown; --limit 0 lists all)")
+        unreadable = sum(s["state"] == "unreadable" for s in sessions)
+        if unreadable:
+            _warn(
+                f"({unreadable} unreadable: a date past year 9999 or before year 1, which "
+                "the store reads as no session; `show ID` names the field)"
+            )
     if not sessions and args.user is not None:
-        _warn(f"no live sessions for user {args.user!r}")
+        _warn(f"no live sessions for user '{args.user}'")
         return EXIT_NOTHING_DONE
     return EXIT_OK
 
@@ -475,7 +581,7 @@ def _decode_payload(stored: Any, stored_id: str, store: MongoStore) -> tuple[Any
     An encrypted payload is opened with the keys the store was given
     (``--encryption-key`` or :data:`ENCRYPTION_KEYS_ENV`).
     """
-    if not (isinstance(stored, str) and stored.startswith("mse1.")):
+    if not is_envelope(stored):
         return (*_decode_plain(stored), None)
     rules = store._rules
     if rules.encryptor is None:
@@ -503,14 +609,12 @@ def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
             raise CliError(f"not a session id: {exc}", EXIT_USAGE) from None
     doc = _collection(store).find_one({"_id": stored_id})
     if doc is None:
-        hashed = f" (stored as {stored_id!r})" if stored_id != args.sid else ""
-        _warn(f"no session {args.sid!r}{hashed} in {_namespace(store)}")
+        hashed = f" (stored as '{stored_id}')" if stored_id != args.sid else ""
+        _warn(f"no session '{args.sid}'{hashed} in {_namespace(store)}")
         return EXIT_NOTHING_DONE
-    data, payload, problem = _decode_payload(doc.get("session"), doc["_id"], store)
+    data, payload, problem = _decode_payload(doc.get("session"), str(doc["_id"]), store)
     shown = {
-        **_summary(doc),
-        "state": _state(doc, _clock.now()),
-        "modified": doc.get("updatedAt") or doc.get("lastModified"),
+        **_summary(doc, _clock.now()),
         "deleted_at": doc.get("deletedAt"),
         "size": len(bson.encode(doc)),
         "payload": payload,
@@ -521,12 +625,17 @@ def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
     else:
         for key in ("id", "state", "user", "expires", "created", "modified", "deleted_at"):
             value = shown[key]
-            text = _when(value) if isinstance(value, datetime) else value or "-"
-            print(f"{key + ':':12} {text}")
-        print(f"{'size:':12} {_size(shown['size'])} ({payload})")
+            text = _when(value) if isinstance(value, (datetime, DatetimeMS)) else value or "-"
+            _say(f"{key + ':':12} {text}")
+        _say(f"{'size:':12} {_size(shown['size'])} ({payload})")
         if data is not None:
-            print("session:")
-            print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+            _say("session:")
+            _say_json(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+    for name in _unreadable_dates(doc):
+        _warn(
+            f"mongosession: {name} holds a date past year 9999 or before year 1 "
+            f"({int(doc[name])} ms since 1970): the store reads this session as no session"
+        )
     if problem is not None:
         _warn(f"mongosession: {problem}")
         return EXIT_ENCRYPTED
@@ -542,7 +651,7 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
             "(pass --yes to skip the question)",
             EXIT_USAGE,
         )
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    print(f"{printable(question)} [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
@@ -558,13 +667,13 @@ def cmd_revoke(store: MongoStore, args: argparse.Namespace) -> int:
     query: dict[str, Any]
     if args.sid is not None:
         query = {"_id": args.sid}
-        what = f"session {args.sid!r}"
+        what = f"session '{args.sid}'"
     elif args.user is not None:
         query = {"user": {"$in": user_values(args.user)}}
         if args.keep is not None:
             query["_id"] = {"$ne": args.keep}
-        what = f"the sessions of user {args.user!r}" + (
-            f" except {args.keep!r}" if args.keep is not None else ""
+        what = f"the sessions of user '{args.user}'" + (
+            f" except '{args.keep}'" if args.keep is not None else ""
         )
     else:
         query = {}
@@ -600,7 +709,7 @@ def cmd_revoke(store: MongoStore, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"revoked": revoked, "flagged": args.flag})
     else:
-        print(f"{'flagged' if args.flag else 'deleted'} {revoked} session(s)")
+        _say(f"{'flagged' if args.flag else 'deleted'} {revoked} session(s)")
     return EXIT_OK if revoked else EXIT_NOTHING_DONE
 
 
@@ -642,11 +751,11 @@ def cmd_cleanup(store: MongoStore, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     elif args.dry_run:
-        print(f"would delete {total}: {counts['flagged']} flagged, {counts['expired']} expired")
+        _say(f"would delete {total}: {counts['flagged']} flagged, {counts['expired']} expired")
     elif total:
-        print(f"deleted {deleted}: {counts['flagged']} flagged, {counts['expired']} expired found")
+        _say(f"deleted {deleted}: {counts['flagged']} flagged, {counts['expired']} expired found")
     else:
-        print("nothing to clean up")
+        _say("nothing to clean up")
     return EXIT_OK
 
 
@@ -686,11 +795,11 @@ def cmd_ensure_indexes(store: MongoStore, args: argparse.Namespace) -> int:
         _print_json({"created": created, "present": present, "pre_images": args.pre_images})
         return EXIT_OK
     for name in created:
-        print(f"created index {name} on {_namespace(store)}")
+        _say(f"created index {name} on {_namespace(store)}")
     for name in present:
-        print(f"index {name} already present on {_namespace(store)}")
+        _say(f"index {name} already present on {_namespace(store)}")
     if args.pre_images:
-        print(f"change-stream pre-images enabled on {_namespace(store)}")
+        _say(f"change-stream pre-images enabled on {_namespace(store)}")
     return EXIT_OK
 
 
@@ -708,10 +817,10 @@ def cmd_watch(store: MongoStore, args: argparse.Namespace) -> int:
                         "user": event.user,
                         "expires": event.expires,
                     }
-                    print(json.dumps(record, default=_json_default), flush=True)
+                    _say_json(json.dumps(record, default=_json_default), flush=True)
                 else:
                     user = "" if event.user is None else f"  user={event.user}"
-                    print(f"{_when(event.at)}  {event.kind:9}  {event.sid}{user}", flush=True)
+                    _say(f"{_when(event.at)}  {event.kind:9}  {event.sid}{user}", flush=True)
                 seen += 1
                 if args.count and seen >= args.count:
                     break
@@ -1045,6 +1154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _warn("interrupted")
         return 130
+    except Exception as exc:  # a bug: its message may quote stored values
+        _warn("Traceback (most recent call last):")
+        for line in "".join(traceback.format_tb(exc.__traceback__)).rstrip("\n").split("\n"):
+            _warn(line)
+        _warn("".join(traceback.format_exception_only(exc)).rstrip("\n"))  # one line
+        return 1  # as Python exits on an uncaught exception
     finally:
         if store is not None:
             store.close()

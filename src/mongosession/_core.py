@@ -8,14 +8,18 @@ how they wait for the database.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import bson
 import pymongo
-from bson.codec_options import CodecOptions
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.datetime_ms import DatetimeMS
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, WTimeoutError
 from pymongo.write_concern import WriteConcern
 
@@ -53,26 +57,71 @@ DEFAULT_MAX_SIZE = 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
 MERGE_ATTEMPTS = 64
 
-CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+#: Dates come back aware, in UTC. A date Python cannot hold (year 10000 and on;
+#: JavaScript can write one) decodes as a ``bson.DatetimeMS`` instead of failing
+#: the whole read: such a document reads as corrupt, the rest as usual.
+CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
+    tz_aware=True, tzinfo=timezone.utc, datetime_conversion=DatetimeConversion.DATETIME_AUTO
+)
 
 # Server error codes meaning "not now" rather than "no": shutdown, stepdown,
 # network trouble, time limits. They become StoreUnavailable, never "not found".
 _TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
 
 
+class RequestBudget:
+    """One request's time for all of its session work, however many operations it makes.
+
+    The adapters make one per request (``request_timeout``, the store's
+    ``timeout`` by default) and run each store call inside :meth:`charged`:
+    every operation is then bounded by what is left, and the time it took is
+    taken off. Time the handler spends on its own work is not counted; an
+    operation begun with nothing left fails closed at once.
+    """
+
+    __slots__ = ("left", "total")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.total = seconds
+        self.left = seconds
+
+    @contextmanager
+    def charged(self) -> Iterator[None]:
+        """Make :func:`guarded` operations inside draw on this budget."""
+        token = _BUDGET.set(self)
+        try:
+            yield
+        finally:
+            _BUDGET.reset(token)
+
+
+_BUDGET: ContextVar[RequestBudget | None] = ContextVar("mongosession_budget", default=None)
+
+#: MongoDB's "Overflow" error: a document nested deeper than the server allows.
+_NESTED_TOO_DEEP = 15
+
+
 @contextmanager
 def guarded(timeout: float | None) -> Iterator[None]:
     """Bound an operation by ``timeout`` and fail closed on database trouble.
 
-    Both stores bound the driver with ``pymongo.timeout``, whoever made the
-    client. Within that budget PyMongo retries a retryable operation as often
-    as it can (a connection reset, a pool paused after one, a stepdown), with
-    one transaction number, so a write still applies once. ``asyncio.timeout``
-    would cost the async driver less CPU (``pymongo.timeout`` makes it wrap each
-    socket write in ``asyncio.wait_for``), but PyMongo then retries only once:
-    tried that way, the soak run's fault phase answered 41 % of its requests
-    with 503 (docs/reliability.md).
+    Inside a request (:meth:`RequestBudget.charged`) the bound is also what is
+    left of the request's budget. Both stores bound the driver with
+    ``pymongo.timeout``, whoever made the client: within that budget PyMongo
+    retries a retryable operation as often as it can (a connection reset, a
+    pool paused after one, a stepdown), with one transaction number, so a write
+    still applies once. docs/reliability.md shows why ``asyncio.timeout`` is not
+    used instead (PyMongo then retries only once).
     """
+    budget = _BUDGET.get()
+    started = 0.0
+    if budget is not None and budget.left is not None:
+        if budget.left <= 0:
+            raise StoreUnavailable(
+                f"the request's time for session work ({budget.total}s) is spent"
+            )
+        timeout = budget.left if timeout is None else min(timeout, budget.left)
+        started = time.monotonic()
     try:
         with pymongo.timeout(timeout):
             yield
@@ -81,11 +130,24 @@ def guarded(timeout: float | None) -> Iterator[None]:
     except OperationFailure as exc:
         if exc.code in _TRANSIENT_CODES or exc.timeout:
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
+        if exc.code == _NESTED_TOO_DEEP:
+            raise SessionEncodingError(f"session is nested too deeply for MongoDB: {exc}") from None
         raise
     except PyMongoError as exc:
         if exc.timeout:
             raise StoreUnavailable(f"database timed out: {exc}") from exc
         raise
+    finally:
+        if started and budget is not None and budget.left is not None:
+            budget.left -= time.monotonic() - started
+
+
+#: The fields :meth:`StoreRules.is_live` reads: what a write that must know
+#: whether it ended a live session asks the server to return.
+LIVENESS = {"expires": 1, "deleted": 1, "createdAt": 1}
+
+#: The dates of a stored document the store reads.
+_DATE_FIELDS = ("expires", "createdAt", "lastModified", "updatedAt", "userSince", "deletedAt")
 
 
 class StoredSession(dict[str, Any]):
@@ -117,6 +179,19 @@ class StoredSession(dict[str, Any]):
 _MISSING: Any = object()
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b``, except that NaN equals NaN, at any depth (a stored NaN is unchanged)."""
+    if a is b or a == b:
+        return True
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isnan(a) and math.isnan(b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return False
+
+
 def merge_changes(
     base: Mapping[str, Any], ours: Mapping[str, Any], current: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -125,17 +200,18 @@ def merge_changes(
     ``cookie`` is always ours (this request decides the cookie). A key that
     both sides changed is a conflict (:class:`SessionConflict`) even when the
     values agree: two requests that each add one to a counter write the same
-    value, and taking either would lose an increment.
+    value, and taking either would lose an increment. Values compare with
+    :func:`same_value` (a NaN stored under one key is not a change to it).
     """
     merged = dict(current)
     conflicts = []
     for key in base.keys() | ours.keys():
         mine = ours.get(key, _MISSING)
         before = base.get(key, _MISSING)
-        if key != "cookie" and mine == before:
+        if key != "cookie" and same_value(mine, before):
             continue
         theirs = current.get(key, _MISSING)
-        if key != "cookie" and theirs != before:
+        if key != "cookie" and not same_value(theirs, before):
             conflicts.append(key)
         elif mine is _MISSING:
             merged.pop(key, None)
@@ -195,6 +271,7 @@ class StoreRules:
         hash_ids: bytes | str | None = None,
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
+        request_timeout: float | None = None,
     ) -> None:
         if not isinstance(collection, str) or not collection:
             raise ValueError("collection must be a non-empty str")
@@ -211,6 +288,10 @@ class StoreRules:
             raise ValueError('auto_remove must be "native", "interval" or "disabled"')
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError("timeout must be None or a positive number of seconds")
+        if request_timeout is not None and (
+            not isinstance(request_timeout, (int, float)) or request_timeout <= 0
+        ):
+            raise ValueError("request_timeout must be None or a positive number of seconds")
         if not isinstance(max_size, int) or max_size <= 0:
             raise ValueError("max_size must be a positive number of bytes")
         if transform_id is not None and not callable(transform_id):
@@ -248,6 +329,9 @@ class StoreRules:
         self.timestamps = timestamps
         self.write_concern = write_concern
         self.timeout = timeout
+        #: All the session work of one request together (adapters): the store's
+        #: ``timeout`` unless set.
+        self.request_timeout = timeout if request_timeout is None else request_timeout
         self.max_size = max_size
         self.create_indexes = create_indexes
         self.id_key = None if hash_ids is None else hash_key(hash_ids)
@@ -277,7 +361,10 @@ class StoreRules:
         """Return the stored ``session`` value, or raise before anything is written."""
         if not isinstance(session, Mapping):
             raise TypeError(f"a session must be a mapping, not {type(session).__name__}")
-        value: Any = self.codec.encode(session)
+        try:
+            value: Any = self.codec.encode(session)
+        except RecursionError:
+            raise SessionEncodingError("session is nested too deeply to store") from None
         plain: bytes | None = None
         if isinstance(value, str):
             plain = value.encode()
@@ -285,6 +372,8 @@ class StoreRules:
         elif isinstance(value, Mapping):
             try:
                 plain = bson.encode(value)
+            except RecursionError:
+                raise SessionEncodingError("session is nested too deeply to store") from None
             except (bson.InvalidDocument, TypeError, OverflowError) as exc:
                 raise SessionEncodingError(f"session cannot be stored as BSON: {exc}") from None
             size = len(plain)
@@ -306,8 +395,8 @@ class StoreRules:
             return self.codec.decode(self.unseal(stored, storage_id))
         except CorruptSession:
             raise
-        except (ValueError, TypeError, bson.InvalidBSON) as exc:
-            raise CorruptSession(f"stored session cannot be decoded: {exc}") from None
+        except (ValueError, TypeError, bson.InvalidBSON, RecursionError) as exc:
+            raise CorruptSession(f"stored session cannot be decoded: {exc!r}") from None
 
     def unseal(self, stored: Any, storage_id: str) -> Any:
         """The codec's form of a stored payload (a str or a document): decrypted if sealed.
@@ -327,6 +416,8 @@ class StoreRules:
 
     def load(self, doc: Mapping[str, Any]) -> StoredSession | None:
         """Turn a stored document into a StoredSession; log and drop a corrupt one."""
+        if self.unreadable(doc):
+            return None
         try:
             data = self.decode(doc.get("session"), doc["_id"])
         except CorruptSession as exc:
@@ -339,6 +430,24 @@ class StoreRules:
             last_modified=doc.get("lastModified"),
             created_at=doc.get("createdAt"),
         )
+
+    def unreadable(self, doc: Mapping[str, Any]) -> bool:
+        """True, logged, when one of the store's dates is out of Python's range.
+
+        JavaScript can write a date in year 10000 or later; it decodes as a
+        ``bson.DatetimeMS`` (see :data:`CODEC_OPTIONS`) and the document reads as
+        corrupt: no session, nothing else fails.
+        """
+        for name in _DATE_FIELDS:
+            if isinstance(doc.get(name), DatetimeMS):
+                log.warning(
+                    "rejected stored session %s: %s is out of range (%s)",
+                    sid_digest(str(doc.get("_id"))),
+                    name,
+                    doc[name],
+                )
+                return True
+        return False
 
     # -- expiry ------------------------------------------------------------
 
@@ -419,9 +528,12 @@ class StoreRules:
                 return None
         return user
 
-    def others_of_user(self, user: Any, now: datetime, storage_id: str) -> dict[str, Any]:
-        """The live sessions of ``user`` other than the stored ``storage_id``."""
-        return self.live_filter(now, user=check_user(user), _id={"$ne": storage_id})
+    def others_of_user(
+        self, user: Any, now: datetime, storage_id: str, replaced: str | None = None
+    ) -> dict[str, Any]:
+        """The live sessions of ``user`` other than ``storage_id`` (and ``replaced``)."""
+        ids = {"$ne": storage_id} if replaced is None else {"$nin": [storage_id, replaced]}
+        return self.live_filter(now, user=check_user(user), _id=ids)
 
     def with_user_since(
         self, update: dict[str, Any] | list[dict[str, Any]], now: datetime

@@ -60,6 +60,29 @@ class SessionConflict(MongoSessionError):
         self.keys = keys
 
 
+class SessionEnded(MongoSessionError):
+    """The request's session ended (logout, revoke, expiry) while the request ran.
+
+    Raised by ``regenerate()`` (and Django's ``cycle_key()``) when the record it
+    would replace is no longer live: nothing was written, the session the
+    request holds is now new and empty, and the response clears the cookie.
+    Uncaught, the adapters answer 409 with the cookie cleared.
+    """
+
+
+class ReservedKey(MongoSessionError, KeyError):
+    """A session key the store keeps for itself (``cookie``) was assigned.
+
+    ``session["cookie"]`` is the express-session cookie object in the stored
+    document; a value of the application's there would be lost or would move
+    the session's expiry, so it is refused. Use ``session.cookie`` for the
+    cookie, and another key for the application's data.
+    """
+
+    def __str__(self) -> str:  # KeyError would show the repr of the message
+        return str(self.args[0]) if self.args else "reserved session key"
+
+
 class SessionIdCollision(MongoSessionError):
     """``create`` was asked to insert a session id that already exists."""
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from . import _clock
 from ._cookies import EPOCH, read_cookie, set_cookie_header, sign, unsign
 from ._core import StoredSession
+from ._errors import ReservedKey
 from ._ids import check_sid, generate_sid
 
 try:
@@ -27,6 +28,21 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     _orjson = None  # type: ignore[assignment]
 
 SameSite = Literal["lax", "strict", "none"]
+
+#: The session key the library keeps for itself: the stored document holds
+#: express-session's cookie object there (``session.cookie``), so a value of the
+#: application's under it would be lost, or would move the session's expiry.
+RESERVED_KEY = "cookie"
+
+
+def reserved_key_error(
+    hint: str = "Use session.cookie for the cookie, and another key for your data.",
+) -> ReservedKey:
+    """The error for assigning :data:`RESERVED_KEY`; ``hint`` says what to do instead."""
+    return ReservedKey(
+        f"the session key {RESERVED_KEY!r} is reserved: the stored session keeps its "
+        f"cookie object there. {hint}"
+    )
 
 
 def _fingerprint(data: Mapping[str, Any]) -> bytes:
@@ -277,6 +293,11 @@ class Session(dict[str, Any]):
     changes (``session["cart"].append(x)``) count. The methods
     ``regenerate()``, ``destroy()``, ``reload()``, ``save()`` and ``touch()``
     are awaitable in the async adapters and plain calls in the blocking ones.
+
+    The key ``"cookie"`` is reserved (the stored document's cookie object):
+    assigning it raises :class:`~mongosession.ReservedKey`, whatever the way
+    (``[]=``, ``update``, ``setdefault``, ``|=``); reading it is a ``KeyError``
+    like any missing key. The cookie is :attr:`cookie`.
     """
 
     __slots__ = ("_exchange", "accessed", "cookie", "id")
@@ -327,6 +348,8 @@ class Session(dict[str, Any]):
         return dict.items(self)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if key == RESERVED_KEY:
+            raise reserved_key_error()
         self.accessed = True
         dict.__setitem__(self, key, value)
 
@@ -335,6 +358,8 @@ class Session(dict[str, Any]):
         dict.__delitem__(self, key)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
+        if key == RESERVED_KEY:
+            raise reserved_key_error()
         self.accessed = True
         return dict.setdefault(self, key, default)
 
@@ -347,8 +372,18 @@ class Session(dict[str, Any]):
         return dict.popitem(self)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
+        # All or nothing: the reserved key is looked for before anything changes
+        # (a plain dict of the arguments, as dict.update reads them, once).
         self.accessed = True
-        dict.update(self, *args, **kwargs)
+        data = dict(*args, **kwargs)
+        if RESERVED_KEY in data:
+            raise reserved_key_error()
+        dict.update(self, data)
+
+    # dict's own |= would put the keys in without going through update().
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
     def clear(self) -> None:
         self.accessed = True
@@ -374,6 +409,14 @@ class Session(dict[str, Any]):
     def touch(self) -> Any:
         """Restart the cookie's lifetime (``max_age``) from now."""
         return self._exchange.touch()
+
+
+def _check_keys(session: Session) -> None:
+    # The session's own methods refuse the key; this catches a plain dict the
+    # handler put in the request's session slot (adopted at the commit) or a
+    # dict method called past the session's.
+    if dict.__contains__(session, RESERVED_KEY):
+        raise reserved_key_error()
 
 
 @dataclass
@@ -409,6 +452,8 @@ class RequestState:
         self.revision: Any = None
         self.last_modified: datetime | None = None
         self.ended_cookie = False  # the presented session ended during the request
+        # ...by destroy(), or found ended: no new session unless written to.
+        self.ended = False
         self.written = False  # saved during the request: no touch needed at the end
 
     # -- reading the request -------------------------------------------------
@@ -493,7 +538,7 @@ class RequestState:
         """express-session's ``shouldSave``."""
         config = self.config
         if (
-            not config.save_uninitialized
+            (not config.save_uninitialized or self.ended)
             and self.saved_fp is None
             and self.cookie_sid != session.id
         ):
@@ -509,6 +554,7 @@ class RequestState:
                 plan.destroy = self.cookie_sid
                 plan.clear_cookie = True
             return plan
+        _check_keys(session)
         if config.secure == "auto":
             session.cookie.secure = self.secure_request
         session.cookie.reset_max_age(now)
@@ -520,7 +566,13 @@ class RequestState:
         else:
             plan.touch = self.in_store and self.cookie_sid == session.id and not self.written
         if self.cookie_sid != session.id:
-            plan.set_cookie = config.save_uninitialized or self.modified(session, fingerprint)
+            # A new id: sent when it is stored already (saved or regenerated
+            # during the request), or will be; after a logout only if written to.
+            plan.set_cookie = (
+                (config.save_uninitialized and not self.ended)
+                or self.in_store
+                or self.modified(session, fingerprint)
+            )
         else:
             plan.set_cookie = config.rolling or (
                 session.cookie.expires is not None and self.modified(session, fingerprint)
@@ -546,7 +598,12 @@ class RequestState:
 
         A StoredSession carrying the revision read, so the store can merge
         concurrent changes and report the new revision back.
+
+        Raises:
+            ReservedKey: the data holds the key ``cookie`` (put there past the
+                session's own checks, e.g. a plain dict in the ASGI session slot).
         """
+        _check_keys(session)
         data = {"cookie": session.cookie.to_json()}
         data.update(dict.items(session))
         return StoredSession(data, revision=self.revision, last_modified=self.last_modified)

@@ -9,13 +9,13 @@ This file is the source: ``_sync_exchange.py`` is generated from it by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _clock
 from ._sync_store import MongoStore
-from ._errors import SessionIdCollision
-from ._session import RequestState, Session, SessionConfig, SessionCookie
+from ._errors import SessionEnded, SessionIdCollision
+from ._session import Plan, RequestState, Session, SessionConfig, SessionCookie
 
 #: New ids tried when ``create`` finds the id taken (only a broken genid collides).
 ID_ATTEMPTS = 3
@@ -46,6 +46,9 @@ class Exchange:
         self._cookie_header = cookie_header
         self._header_value = header_value
         self.session: Session | None = None
+        #: All of this request's store calls together wait at most the store's
+        #: ``request_timeout``.
+        self.budget = store.request_budget()
 
     def load(self) -> Session:
         """Read the presented session (one query), or start a new one (none).
@@ -57,7 +60,8 @@ class Exchange:
         sid = state.presented_sid(
             cookie_header=self._cookie_header, header_value=self._header_value
         )
-        stored = None if sid is None else self.store.get(sid)
+        with self.budget.charged():
+            stored = None if sid is None else self.store.get(sid)
         now = _clock.now()
         if sid is None or stored is None:
             self.session = state.new_session(self, now)
@@ -84,24 +88,61 @@ class Exchange:
             session.cookie = SessionCookie.new(state.config, _clock.now())
 
     def regenerate(self, *, keep_data: bool = True) -> None:
-        """New id; the old record is deleted now; the data is kept unless asked not to."""
-        session = self._current()
-        if self.state.in_store:
-            self.store.destroy(session.id)
-        self._renew(session, keep_data=keep_data)
+        """New id, the old record ended now; the data is kept unless asked not to.
+
+        Kept data is stored under the new id at once, before the old record
+        ends (:meth:`MongoStore.regenerate`), so that no logout can miss both.
+
+        Raises:
+            SessionEnded: the old record was no longer live (logged out or
+                revoked while this request ran): nothing was written, the session
+                is new and empty, and the response clears the cookie.
+        """
+        session, state = self._current(), self.state
+        if not state.in_store:
+            self._renew(session, keep_data=keep_data)
+            return
+        old = session.id
+        with self.budget.charged():
+            if not keep_data:
+                live = self.store.destroy(old)
+                self._renew(session, keep_data=False)
+            else:
+                self._renew(session, keep_data=True)
+                data = state.stored_form(session)
+                live = self._create(
+                    session, lambda: self.store.regenerate(old, session.id, data)
+                )
+                if live:
+                    state.mark_saved(session, data)
+        if not live:
+            self._end(session)
+            raise SessionEnded("the session ended while this request ran")
 
     def destroy(self) -> None:
-        """Delete the record now; the request goes on with a new empty session."""
+        """Delete the record now; the request goes on with a new empty session.
+
+        The response clears the cookie and sets none, unless the handler
+        writes to the session again (then that is a new session).
+        """
         session = self._current()
         if self.state.in_store:
-            self.store.destroy(session.id)
+            with self.budget.charged():
+                self.store.destroy(session.id)
+        self._end(session)
+
+    def _end(self, session: Session) -> None:
+        # The presented session is over: a new, empty, unsaved one follows,
+        # created only if the handler writes to it.
         self._renew(session, keep_data=False)
-        self.state.adopt(session, in_store=False)  # new and unchanged: nothing to save
+        self.state.adopt(session, in_store=False)
+        self.state.ended = True
 
     def reload(self) -> bool:
         """Replace the data with the stored data; False when the session is gone."""
         session, state = self._current(), self.state
-        stored = self.store.get(session.id) if state.in_store else None
+        with self.budget.charged():
+            stored = self.store.get(session.id) if state.in_store else None
         if stored is None:
             self._renew(session, keep_data=False)
             state.adopt(session, in_store=False)
@@ -116,24 +157,30 @@ class Exchange:
     def save(self) -> bool:
         """Write the session now; False when it was destroyed meanwhile."""
         session = self._current()
-        return self._write(session, create=not self.state.in_store)
+        with self.budget.charged():
+            return self._write(session, create=not self.state.in_store)
 
     def touch(self) -> None:
         """Restart the cookie's lifetime from now (the store is touched at the end)."""
         self._current().cookie.reset_max_age(_clock.now())
 
+    def _create(self, session: Session, insert: Callable[[], Any]) -> Any:
+        # ``insert()`` stores the session under ``session.id``; a taken id (only
+        # a broken genid collides) gets a new one.
+        for attempt in range(ID_ATTEMPTS):
+            try:
+                return insert()
+            except SessionIdCollision:
+                if attempt == ID_ATTEMPTS - 1:
+                    raise
+                session.id = self.state.new_id()
+        raise AssertionError("unreachable")
+
     def _write(self, session: Session, *, create: bool) -> bool:
         state = self.state
         data = state.stored_form(session)
         if create:
-            for attempt in range(ID_ATTEMPTS):
-                try:
-                    self.store.create(session.id, data)
-                    break
-                except SessionIdCollision:
-                    if attempt == ID_ATTEMPTS - 1:
-                        raise
-                    session.id = state.new_id()
+            self._create(session, lambda: self.store.create(session.id, data))
         elif not self.store.save(session.id, data):
             return False
         state.mark_saved(session, data)
@@ -159,13 +206,25 @@ class Exchange:
             session_now = session
         state = self.state
         plan = state.plan(session_now, _clock.now())
-        if plan.destroy is not None:
-            self.store.destroy(plan.destroy)
-        elif plan.create or plan.update:
-            if not self._write(session, create=plan.create):
-                # Destroyed or revoked while this request ran: stays gone.
-                plan.set_cookie = False
-                plan.clear_cookie = True
-        elif plan.touch:
-            self.store.touch(session.id, state.touch_form(session))
+        with self.budget.charged():
+            if plan.destroy is not None:
+                self.store.destroy(plan.destroy)
+            elif plan.create or plan.update:
+                if not self._write(session, create=plan.create):
+                    # Destroyed or revoked while this request ran: stays gone.
+                    plan.set_cookie = False
+                    plan.clear_cookie = True
+            elif plan.touch:
+                self.store.touch(session.id, state.touch_form(session))
         return state.cookie_headers(session_now, plan)
+
+    def failure_headers(self, exc: BaseException) -> list[tuple[str, str]]:
+        """Headers for the error response that answers ``exc`` (see ``failure_status``).
+
+        A session that ended during the request (:class:`SessionEnded`) gets
+        its cookie cleared; other failures leave the client's cookie alone, for
+        when the database is back.
+        """
+        if isinstance(exc, SessionEnded) and self.session is not None:
+            return self.state.cookie_headers(self.session, Plan(clear_cookie=True))
+        return []

@@ -72,8 +72,14 @@ def _error(status: int, text: str) -> web.HTTPException:
     return _ERRORS[status](text=text, headers={"Cache-Control": "no-store"})
 
 
-def _failure_response(status: int, text: str) -> web.Response:
-    return web.Response(status=status, text=text, headers={"Cache-Control": "no-store"})
+def _failure_response(
+    status: int, text: str, extra: list[tuple[str, str]] | None = None
+) -> web.Response:
+    response = web.Response(status=status, text=text, headers={"Cache-Control": "no-store"})
+    for name, value in extra or ():
+        if name != "cache-control":
+            response.headers.add(name, value)
+    return response
 
 
 def setup(
@@ -121,7 +127,7 @@ def setup(
             failure = failure_status(exc)
             if failure is None:
                 raise
-            return _failure_response(*failure)
+            return _failure_response(*failure, exchange.failure_headers(exc))
         except BaseException:
             slot.committed = True  # a crashed request saves nothing
             raise
@@ -170,10 +176,10 @@ async def _commit(
         return failure
     headers = response.headers
     for name, value in extra:
-        if name == "vary":
-            present = headers.get("Vary", "")
+        if name in ("vary", "cache-control"):  # merged into the handler's own
+            present = ", ".join(headers.getall(name, ()))
             if value.lower() not in (v.strip().lower() for v in present.split(",")):
-                headers["Vary"] = f"{present}, {value}" if present else value
+                headers[name] = f"{present}, {value}" if present else value
         else:
             headers.add(name, value)
     return None

@@ -56,19 +56,18 @@ def get_session(request: Any) -> Session:
     return session
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
+async def _plain(
+    send: Send, status: int, text: str, extra: list[tuple[str, str]] | None = None
+) -> None:
     body = text.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers.extend((k.encode(), v.encode("latin-1")) for k, v in extra or ())
+    if not any(k == b"cache-control" for k, _ in headers):
+        headers.append((b"cache-control", b"no-store"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -190,4 +189,4 @@ class SessionMiddleware:
             failure = None if started else failure_status(exc)
             if failure is None:
                 raise
-            await _plain(send, *failure)
+            await _plain(send, *failure, exchange.failure_headers(exc))

@@ -41,17 +41,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.crypto import get_random_string
 
 from . import _clock
 from ._adapters import failure_status
-from ._async_steps import Steps
+from ._async_steps import Steps, T
 from ._async_steps import run_steps as _arun
 from ._async_store import AsyncMongoStore
-from ._core import StoredSession
-from ._errors import MongoSessionError, SessionIdCollision
+from ._core import RequestBudget, StoredSession
+from ._errors import MongoSessionError, SessionEnded, SessionIdCollision
 from ._ids import check_sid
-from ._session import SessionCookie, _fingerprint
+from ._session import RESERVED_KEY, SessionCookie, _fingerprint, reserved_key_error
 from ._sync_steps import run_steps as _run
 from ._sync_store import MongoStore
 
@@ -161,7 +162,10 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     - ``clear_expired()`` (``manage.py clearsessions``) deletes expired and
       flagged sessions; MongoDB's TTL index removes expired ones anyway.
     - Stored values must be JSON (or BSON, with ``codec="bson"``);
-      ``SESSION_SERIALIZER`` is not used. The key ``cookie`` is reserved.
+      ``SESSION_SERIALIZER`` is not used.
+    - The key ``cookie`` is reserved (the stored document's express-session
+      cookie object): assigning it (``[]=``, ``update``, ``setdefault`` and
+      their ``a*`` twins) raises :class:`~mongosession.ReservedKey`.
     """
 
     _session_key: str | None  # Django's validating property
@@ -171,6 +175,44 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         self._stored: StoredSession | None = None  # the document as last read or written
         self._stored_key: str | None = None
         self._stored_fingerprint = b""
+        self._budget: RequestBudget | None = None  # this request's time for session work
+
+    def _sync(self, steps: Steps[T]) -> T:
+        store = get_store()
+        if self._budget is None:
+            self._budget = store.request_budget()
+        with self._budget.charged():
+            return _run(steps, store)
+
+    async def _async(self, steps: Steps[T]) -> T:
+        store = get_async_store()
+        if self._budget is None:
+            self._budget = store.request_budget()
+        with self._budget.charged():
+            return await _arun(steps, store)
+
+    # -- the reserved key --------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        _refuse_reserved(key)
+        super().__setitem__(key, value)
+
+    async def aset(self, key: str, value: Any) -> None:
+        """Django's ``aset``, refusing the reserved key ``cookie``."""
+        _refuse_reserved(key)
+        await super().aset(key, value)
+
+    def update(self, dict_: Mapping[str, Any]) -> None:
+        """Django's ``update``, refusing the reserved key ``cookie`` (nothing is changed then)."""
+        data = dict(dict_)
+        _refuse_reserved(*data)
+        super().update(data)
+
+    async def aupdate(self, dict_: Mapping[str, Any]) -> None:
+        """Django's ``aupdate``, refusing the reserved key ``cookie`` (nothing is changed then)."""
+        data = dict(dict_)
+        _refuse_reserved(*data)
+        await super().aupdate(data)
 
     # -- keys ------------------------------------------------------------------
 
@@ -241,6 +283,29 @@ class SessionStore(SessionBase):  # type: ignore[misc]
             self.modified = True
             return
 
+    def _cycle_steps(self, data: dict[str, Any]) -> Steps[None]:
+        # Django's cycle_key (login): the data under a new key, stored before the
+        # old record ends, and only if that record was still live.
+        old = self.session_key
+        if old is None or self._stored_key != old:
+            yield from self._create_steps()  # nothing stored yet: a plain create
+            return
+        while True:
+            self._session_key = self._get_new_session_key()
+            payload = self._payload(data, None)
+            try:
+                live = yield ("regenerate", old, self._session_key, payload)
+            except SessionIdCollision:
+                continue
+            break
+        if not live:
+            self._session_key = None
+            self._session_cache: dict[str, Any] = {}
+            self._stored = self._stored_key = None
+            raise SessionEnded("the session ended while this request ran")
+        self._remember(payload, data)
+        self.modified = True
+
     def _delete_steps(self, session_key: str | None) -> Steps[None]:
         key = self.session_key if session_key is None else session_key
         if not self._validate_session_key(key):
@@ -297,34 +362,34 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     def load(self) -> dict[str, Any]:
         """The stored data (one query); ``{}`` and no key when it is gone or expired."""
-        return _run(self._load_steps(), get_store())
+        return self._sync(self._load_steps())
 
     async def aload(self) -> dict[str, Any]:
         """:meth:`load`, on the async store."""
-        return await _arun(self._load_steps(), get_async_store())
+        return await self._async(self._load_steps())
 
     def exists(self, session_key: str | None) -> bool:
         """Whether a live session has this key."""
-        return _run(self._exists_steps(session_key), get_store())
+        return self._sync(self._exists_steps(session_key))
 
     async def aexists(self, session_key: str | None) -> bool:
         """:meth:`exists`, on the async store."""
-        return await _arun(self._exists_steps(session_key), get_async_store())
+        return await self._async(self._exists_steps(session_key))
 
     def create(self) -> None:
         """Insert a new session under a new key (retrying on a taken key)."""
-        _run(self._create_steps(), get_store())
+        self._sync(self._create_steps())
 
     async def acreate(self) -> None:
         """:meth:`create`, on the async store."""
-        await _arun(self._create_steps(), get_async_store())
+        await self._async(self._create_steps())
 
     def save(self, must_create: bool = False) -> None:
         """Insert (``must_create``: ``CreateError`` if taken) or update only (``UpdateError``)."""
         if self.session_key is None:
             return self.create()
         self._get_session(no_load=must_create)
-        _run(self._save_steps(must_create), get_store())
+        self._sync(self._save_steps(must_create))
         return None
 
     async def asave(self, must_create: bool = False) -> None:
@@ -332,16 +397,34 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         if self.session_key is None:
             return await self.acreate()
         await self._aget_session(no_load=must_create)
-        await _arun(self._save_steps(must_create), get_async_store())
+        await self._async(self._save_steps(must_create))
         return None
+
+    def cycle_key(self) -> None:
+        """A new key for the same data (Django's ``login()`` calls it).
+
+        Raises:
+            SessionEnded: the session was logged out or revoked while this
+                request ran; nothing was written and the session is now empty
+                (``SessionMiddleware`` answers 409 and deletes the cookie).
+        """
+        data = self._get_session()
+        self._sync(self._cycle_steps(data))
+        self._session_cache = data
+
+    async def acycle_key(self) -> None:
+        """:meth:`cycle_key`, on the async store."""
+        data = await self._aget_session()
+        await self._async(self._cycle_steps(data))
+        self._session_cache = data
 
     def delete(self, session_key: str | None = None) -> None:
         """Delete the session (this one when ``session_key`` is None)."""
-        _run(self._delete_steps(session_key), get_store())
+        self._sync(self._delete_steps(session_key))
 
     async def adelete(self, session_key: str | None = None) -> None:
         """:meth:`delete`, on the async store."""
-        await _arun(self._delete_steps(session_key), get_async_store())
+        await self._async(self._delete_steps(session_key))
 
     @classmethod
     def clear_expired(cls) -> None:
@@ -354,6 +437,13 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         await get_async_store().cleanup()
 
 
+def _refuse_reserved(*keys: Any) -> None:
+    if RESERVED_KEY in keys:
+        raise reserved_key_error(
+            "Django's SESSION_COOKIE_* settings make the cookie; use another key for your data."
+        )
+
+
 class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     """Django's ``SessionMiddleware``, failing closed with 503 when MongoDB cannot answer.
 
@@ -362,6 +452,11 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     subclass, so Django's checks accept it). With Django's own, a store
     failure is a 500: still never an anonymous session, only a worse answer.
     A same-key conflict between concurrent requests is a 409.
+
+    A response that sets or clears the session cookie also gets
+    ``Cache-Control: no-store`` (merged into the view's own ``Cache-Control``),
+    as in every mongosession adapter: Django's own middleware adds only
+    ``Vary: Cookie``, which a shared cache may not honour.
     """
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -372,16 +467,19 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
         return failure
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """Django's save-and-set-cookie, with a store failure answered as 503."""
+        """Django's save-and-set-cookie, a store failure answered as 503, no-store with the cookie."""
         if getattr(request, "_mongosession_failed", False):
             return response
         try:
-            return super().process_response(request, response)
+            response = super().process_response(request, response)
         except MongoSessionError as exc:
             failure = _failure_response(exc)
             if failure is None:
                 raise
             return failure
+        if settings.SESSION_COOKIE_NAME in response.cookies:  # set or cleared
+            patch_cache_control(response, no_store=True)
+        return response
 
 
 def _failure_response(exc: BaseException) -> HttpResponse | None:
@@ -391,4 +489,11 @@ def _failure_response(exc: BaseException) -> HttpResponse | None:
     status, text = failure
     response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "no-store"
+    if isinstance(exc, SessionEnded):  # its session is over: so is the cookie
+        response.delete_cookie(
+            settings.SESSION_COOKIE_NAME,
+            path=settings.SESSION_COOKIE_PATH,
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
     return response

@@ -272,6 +272,8 @@ class MongoSessionInterface(SessionInterface):
         for name, value in headers:
             if name == "vary":
                 response.vary.add(value)
+            elif name == "cache-control":  # no-store, merged into the view's own
+                response.cache_control.no_store = True
             else:
                 response.headers.add(name, value)
 

@@ -7,6 +7,8 @@
   turns it off after the test.
 - :func:`crashable_server`: a replica set of its own on a fixed port and a persistent
   ``--dbpath``, for tests that kill and restart the process.
+- :func:`serve`, :func:`gate`, :func:`pool`: each adapter's app on a real server, the
+  gate its slow handlers wait at, and threads to send overlapping requests.
 
 The servers these fixtures start are configured by the tests (``enableTestCommands``,
 kill -9), so they are skipped when ``MONGODB_URI`` points the suite at another server.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,10 @@ import pytest
 from pymongo import MongoClient
 
 from mongosession._localdb import LocalMongod, with_db
+from tests import _adapter_apps
+from tests._adapter_apps import ThreadGate
 from tests._faultproxy import FaultProxy
+from tests._web import ServedAiohttp, ServedApp, ServedASGI, ServedDjango, ServedFlask
 
 USING_ENV_URI = bool(os.environ.get("MONGODB_URI"))
 
@@ -130,3 +136,51 @@ def crashable_server(tmp_path: Path) -> Iterator[LocalMongod]:
     """A replica set of this test's own, on a persistent dbpath: kill it, start it again."""
     with _replica_set(tmp_path) as server:
         yield server
+
+
+# -- every adapter's app on a real server (tests/_web.py) ----------------------------------------
+
+#: The apps of tests/_adapter_apps.py behind each adapter, each on a real server.
+SERVED: dict[str, Callable[..., ServedApp]] = {
+    "flask": ServedFlask,
+    "django": ServedDjango,
+    "asgi": ServedASGI,
+    "aiohttp": ServedAiohttp,
+}
+
+Serve = Callable[..., ServedApp]
+
+
+@pytest.fixture(params=list(SERVED))
+def serve(request: pytest.FixtureRequest) -> Iterator[Serve]:
+    """``serve(uri, **store_options)`` -> the app of one adapter, served until the test ends.
+
+    Runs the test once per adapter: ASGI on uvicorn, Flask and Django on werkzeug's
+    threaded server, aiohttp on its own.
+    """
+    apps: list[ServedApp] = []
+
+    def start(uri: str, **store: Any) -> ServedApp:
+        app = SERVED[request.param](uri, **store)
+        apps.append(app)
+        return app
+
+    try:
+        yield start
+    finally:
+        _adapter_apps.gate.release()  # a failed test must not leave handlers waiting
+        for app in reversed(apps):
+            app.close()
+
+
+@pytest.fixture
+def gate() -> ThreadGate:
+    """The gate the slow handlers wait at (tests/_adapter_apps.py), closed."""
+    return _adapter_apps.new_gate()
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    """Threads sending the requests that must overlap."""
+    with ThreadPoolExecutor(max_workers=40) as executor:
+        yield executor

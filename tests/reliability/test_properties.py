@@ -358,19 +358,25 @@ def expected(case: Case) -> Outcome:
         has_session = False
     elif case.action in ("regenerate", "regenerate_keep"):
         # store.destroy(old id), then a new id. Data dropped by express (kept by
-        # regenerate_keep, mongosession's default): no difference to the table.
+        # regenerate_keep, mongosession's default, which stores the new id at once
+        # and the old record's end in one store.regenerate): no difference to the
+        # table.
         ends_stored = loaded
         ended_cookie = loaded
         session_id = "regenerated"
     elif case.action == "destroy":
-        # express: store.destroy, req.session is gone for the rest of the request.
-        # mongosession's departure: the request goes on with a fresh empty session,
-        # judged by the same rules as one that was never loaded.
-        ends_stored = loaded
-        ended_cookie = loaded
-        session_id = original_id = "fresh"
-        saved_hash = None
-        expires_set = case.max_age
+        # express: store.destroy, req.session is gone for the rest of the request:
+        # nothing is saved and no cookie is set, save_uninitialized or not. The
+        # request goes on with a fresh empty session that is stored (and its
+        # cookie sent) only if the handler writes to it, which it does not here;
+        # mongosession's departure is only the cleared cookie, below.
+        return Outcome(
+            save=None,
+            touch=False,
+            ends_stored=loaded,
+            set_cookie=False,
+            clear_cookie=loaded,
+        )
 
     if not has_session:
         destroys = case.unset == "destroy"
@@ -528,9 +534,14 @@ class RecordingStore(AsyncMongoStore):
         self.calls.append("touch")
         await super().touch(sid, session)
 
-    async def destroy(self, sid: str) -> None:
+    async def destroy(self, sid: str) -> bool:
         self.calls.append(f"destroy:{sid}")
-        await super().destroy(sid)
+        return await super().destroy(sid)
+
+    async def regenerate(self, old_sid: str, new_sid: str, session: Any) -> bool:
+        # regenerate() keeping the data: the new record first, then the old one ends.
+        self.calls.extend(["create", f"destroy:{old_sid}"])
+        return await super().regenerate(old_sid, new_sid, session)
 
 
 @pytest.fixture

@@ -64,7 +64,8 @@ WRITES: dict[str, tuple[str, Any]] = {
     "save": ("update", lambda store: store.save(SID, changed(store.get(SID), n=2))),
     "set": ("update", lambda store: store.set(SID, session(n=2))),
     "touch": ("update", lambda store: store.touch(SID, session(n=1))),
-    "destroy": ("delete", lambda store: store.destroy(SID)),
+    # destroy() deletes and reads back what it ended in one findAndModify.
+    "destroy": ("findAndModify", lambda store: store.destroy(SID)),
     "create": ("insert", lambda store: store.create(OTHER, session(n=2))),
 }
 
@@ -171,7 +172,7 @@ def test_a_transient_server_error_is_retried_or_unavailable_never_not_found(
     # default, 10 s, the store's timeout runs out first and the answer is
     # StoreUnavailable: also correct, only not the outcome this test shows).
     # The async store, the middleware's; both stores share the error handling.
-    commands = {"get": "find", "save": "update", "destroy": "delete"}
+    commands = {"get": "find", "save": "update", "destroy": "findAndModify"}
 
     async def run(store: AsyncMongoStore, operation: str) -> Any:
         if operation == "get":
@@ -253,9 +254,12 @@ def test_destroy_regenerate_and_revoke_use_the_configured_write_concern(
             await other.login("alice")
             await store.destroy_user("alice", keep=alice.sid)  # revoke the others
             await alice.post("/logout")  # destroy
-            writes = [r for r in command_log.records if r.command_name in ("insert", "delete")]
-            assert {r.command_name for r in writes} == {"insert", "delete"}
-            assert len([r for r in writes if r.command_name == "delete"]) >= 3
+            # regenerate and logout end a session with findAndModify (which reads
+            # back whether it was live); destroy_user deletes.
+            ending = ("insert", "delete", "findAndModify")
+            writes = [r for r in command_log.records if r.command_name in ending]
+            assert {r.command_name for r in writes} == set(ending)
+            assert len([r for r in writes if r.command_name != "insert"]) >= 3
             for record in writes:
                 assert record.command["writeConcern"]["w"] == "majority", record.command_name
         finally:

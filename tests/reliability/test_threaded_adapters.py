@@ -1,60 +1,25 @@
-"""Concurrent requests and handler-side failures through Flask and Django, on a real server.
+"""Concurrent requests and handler-side failures through every adapter, on a real server.
 
-RELIABILITY.md requirements 13, 14 and 15, catalog lines 10 and 11, through the two
-blocking adapters (the ASGI middleware's versions are in test_concurrency.py and
-test_faults.py). Each app runs on werkzeug's threaded server in this process; a
-handler waits at a gate (tests/_adapter_apps.py) so that two requests really
-overlap: the slow one has loaded its session before the other one ends it.
+RELIABILITY.md requirements 13, 14 and 15, catalog lines 10 and 11, through Flask,
+Django, ASGI and aiohttp (the ASGI middleware's in-process versions are in
+test_concurrency.py and test_faults.py). Each app runs on a real server in this
+process (tests/_web.py: werkzeug's threaded server, uvicorn, aiohttp's); a handler
+waits at a gate (tests/_adapter_apps.py) so that two requests really overlap: the
+slow one has loaded its session before the other one ends it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from tests import _adapter_apps
 from tests._adapter_apps import ThreadGate
 from tests._faultproxy import FaultProxy
-from tests._web import Browser, ServedApp, ServedDjango, ServedFlask
-
-SERVED = {"flask": ServedFlask, "django": ServedDjango}
-
-Serve = Callable[..., ServedApp]
-
-
-@pytest.fixture(params=list(SERVED))
-def serve(request: pytest.FixtureRequest) -> Iterator[Serve]:
-    """``serve(uri, **store_options)`` -> the app of this framework, served until the test ends."""
-    apps: list[ServedApp] = []
-
-    def start(uri: str, **store: Any) -> ServedApp:
-        app = SERVED[request.param](uri, **store)
-        apps.append(app)
-        return app
-
-    try:
-        yield start
-    finally:
-        _adapter_apps.gate.release()  # a failed test must not leave handlers waiting
-        for app in reversed(apps):
-            app.close()
-
-
-@pytest.fixture
-def gate() -> ThreadGate:
-    """The gate the slow handlers wait at, closed."""
-    return _adapter_apps.new_gate()
-
-
-@pytest.fixture
-def pool() -> Iterator[ThreadPoolExecutor]:
-    """Threads sending the requests that must overlap."""
-    with ThreadPoolExecutor(max_workers=16) as executor:
-        yield executor
+from tests._web import Browser, ServedApp
+from tests.reliability.conftest import Serve
 
 
 def login(app: ServedApp, user: str) -> tuple[Browser, str]:
@@ -94,7 +59,7 @@ def test_a_slow_request_saving_after_a_logout_never_resurrects_it(
     gate.release()
     late = slow.result(timeout=30)
     assert late.status == app.ended_status, (late.status, late.text)
-    if late.status == 200:  # Flask: the view's answer, and the session is over
+    if late.status == 200:  # Flask, ASGI, aiohttp: the view's answer, and the session is over
         assert late.text == "alice"
         assert tab.session_cookie is None  # ...and tells the browser its session is over
     docs = list(db.sessions.find())
