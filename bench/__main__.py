@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from mongosession._localdb import LocalMongod, find_mongod, strip_db_path, with_db
+from mongosession.testing.localdb import LocalMongod, find_mongod, strip_db_path, with_db
 
 from . import middleware, profile, store, web
 from ._common import Section, markdown_report

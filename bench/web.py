@@ -38,7 +38,7 @@ from typing import Any
 from bson import Binary
 from pymongo import MongoClient
 
-from mongosession._localdb import free_port, with_db
+from mongosession.testing.localdb import free_port, with_db
 
 from ._common import Section, Table, Target, percentile, tree_cpu
 from .loadgen import WORKLOADS, LoadResult, new_event_loop, run_load

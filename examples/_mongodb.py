@@ -18,7 +18,7 @@ _servers: list[object] = []
 
 def database_uri(name: str) -> str:
     """A MongoDB URI naming a database (``name`` unless ``MONGODB_URI`` names one)."""
-    from mongosession._localdb import LocalMongod, with_db
+    from mongosession.testing.localdb import LocalMongod, with_db
 
     uri = os.environ.get("MONGODB_URI")
     if not uri:

@@ -44,7 +44,7 @@ from starlette.routing import Route
 from mongosession import AsyncMongoStore
 from mongosession._clock import to_js_iso
 from mongosession.asgi import SessionMiddleware
-from mongosession.interop import KrupteinCodec, WebCryptoCodec
+from mongosession.codecs.node import KrupteinCodec, WebCryptoCodec
 
 INTEROP_DIR = Path(__file__).resolve().parent / "interop"
 NODE_APP = INTEROP_DIR / "app.js"

@@ -4,7 +4,7 @@ They live in the package (``mongosession._localdb``) because ``mongosession demo
 starts a server too; tests import them from here.
 """
 
-from mongosession._localdb import (
+from mongosession.testing.localdb import (
     MISSING_SERVER_MESSAGE,
     LocalMongod,
     MongodNotAvailableError,

@@ -16,9 +16,9 @@ from typing import Any
 from pymongo import AsyncMongoClient, MongoClient
 
 from mongosession import AsyncMongoStore, MongoStore
-from mongosession._async_steps import Steps
-from mongosession._async_steps import run_steps as run_async
-from mongosession._sync_steps import run_steps as run_sync
+from mongosession.web.asynchronous.steps import Steps
+from mongosession.web.asynchronous.steps import run_steps as run_async
+from mongosession.web.synchronous.steps import run_steps as run_sync
 
 Program = Steps[Any]
 

@@ -32,7 +32,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 from starlette.testclient import TestClient as StarletteClient
 
 from mongosession import AsyncMongoStore, MongoStore
-from mongosession._cookies import encode_component, sign
+from mongosession.web.cookies import encode_component, sign
 from tests._adapter_apps import SECRET, aiohttp_app, configure_django, flask_app
 from tests._apps import starlette_app
 from tests._mongod import free_port

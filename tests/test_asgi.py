@@ -18,8 +18,8 @@ from pymongo import AsyncMongoClient
 from starlette.testclient import TestClient
 
 from mongosession import AsyncMongoStore, _clock
-from mongosession._cookies import sign
 from mongosession.asgi import SessionMiddleware
+from mongosession.web.cookies import sign
 from tests._apps import starlette_app
 from tests._monitoring import CommandLog
 
@@ -52,7 +52,7 @@ def web(test_uri: str, command_log: CommandLog) -> Iterator[Web]:
 
 
 def signed(sid: str, secret: str = SECRET) -> str:
-    from mongosession._cookies import encode_component
+    from mongosession.web.cookies import encode_component
 
     return encode_component(sign(sid, secret))
 
@@ -84,7 +84,7 @@ def test_the_cookie_matches_express_sessions_test_vector() -> None:
 
 
 def test_unsign_tries_every_secret_and_rejects_tampering() -> None:
-    from mongosession._cookies import unsign
+    from mongosession.web.cookies import unsign
 
     value = sign("abc", "old")
     assert unsign(value, ["new", "old"]) == "abc"
@@ -95,7 +95,7 @@ def test_unsign_tries_every_secret_and_rejects_tampering() -> None:
 
 
 def test_read_cookie_takes_the_first_occurrence_and_decodes() -> None:
-    from mongosession._cookies import read_cookie
+    from mongosession.web.cookies import read_cookie
 
     header = 'a=1; connect.sid="s%3Axy"; connect.sid=second'
     assert read_cookie(header, "connect.sid") == "s:xy"
@@ -611,7 +611,7 @@ def test_fastapi_request_session_works_unchanged(test_uri: str) -> None:
 def test_an_untouched_session_is_not_marked_accessed_without_orjson(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mongosession import _session
+    from mongosession.web import session as _session
 
     monkeypatch.setattr(_session, "_orjson", None)
     client = web()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from bench import middleware, profile, store, web
 
-from mongosession._localdb import LocalMongod, with_db
+from mongosession.testing.localdb import LocalMongod, with_db
 
 
 def test_store_section_compares_every_configuration(mongodb_uri: str, db_name: str) -> None:

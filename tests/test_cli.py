@@ -25,7 +25,7 @@ from pymongo.database import Database
 
 from mongosession import MongoStore, _clock
 from mongosession.__main__ import main
-from mongosession._cli import Progress, stats_queries
+from mongosession.cli.main import Progress, stats_queries
 from tests._mongod import LocalMongod, find_mongod, free_port
 
 USING_ENV_URI = bool(os.environ.get("MONGODB_URI"))

@@ -31,9 +31,10 @@ from bson import json_util
 from bson.codec_options import DatetimeConversion
 from pymongo.database import Database
 
-from mongosession import MongoStore, _cli, _clock
+from mongosession import MongoStore, _clock
 from mongosession.__main__ import main
-from mongosession._cli import printable
+from mongosession.cli import main as _cli
+from mongosession.cli.main import printable
 from tests.test_cli import session
 
 # The watch tests' single-node replica set (or MONGODB_URI when that is one).

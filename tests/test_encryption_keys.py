@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mongosession import DecryptionError
-from mongosession import _crypto as crypto
+from mongosession.codecs import encryption as crypto
 from tests._mongod import with_db
 from tests._stores import StoreKit
 from tests.test_store import OTHER, SID, session

@@ -17,8 +17,8 @@ import pytest
 
 from mongosession import BsonCodec, escape_key, unescape_key
 from mongosession._clock import to_js_iso
-from mongosession._cookies import decode_component, encode_component, sign
 from mongosession._ids import generate_sid
+from mongosession.web.cookies import decode_component, encode_component, sign
 
 
 def plain_decode(value: str) -> str:

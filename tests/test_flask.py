@@ -14,9 +14,9 @@ from flask.sessions import SessionMixin
 from pymongo import MongoClient
 
 from mongosession import MongoStore, _clock
-from mongosession._cookies import encode_component, sign
-from mongosession._session import Session
 from mongosession.flask import FlaskSession, MongoSession, MongoSessionInterface
+from mongosession.web.cookies import encode_component, sign
+from mongosession.web.session import Session
 from tests._adapter_apps import SECRET, flask_app
 from tests._mongod import free_port
 from tests._monitoring import CommandLog

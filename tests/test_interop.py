@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mongosession import DecryptionError
-from mongosession.interop import KrupteinCodec, WebCryptoCodec
+from mongosession.codecs.node import KrupteinCodec, WebCryptoCodec
 from tests._interop import (
     App,
     Browser,

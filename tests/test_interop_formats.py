@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 
 from mongosession import CorruptSession, DecryptionError, _clock
-from mongosession.interop import KrupteinCodec, WebCryptoCodec, _der_octet_strings, _der_sequence
+from mongosession.codecs.node import (
+    KrupteinCodec,
+    WebCryptoCodec,
+    _der_octet_strings,
+    _der_sequence,
+)
 from tests._stores import StoreKit
 
 pytestmark = pytest.mark.interop

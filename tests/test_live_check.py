@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mongosession._core import CODEC_OPTIONS, StoreRules
+from mongosession.store.documents import CODEC_OPTIONS
+from mongosession.store.rules import StoreRules
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 PAST = NOW - timedelta(seconds=1)

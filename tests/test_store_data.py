@@ -96,7 +96,7 @@ def test_json_codec_writes_nan_as_null_like_javascript(kit: StoreKit) -> None:
 
 
 def test_json_codec_is_the_same_with_and_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mongosession import _codecs
+    from mongosession.codecs import formats as _codecs
 
     data = session(
         name="zoë", n=[1, 2.5, None, True], nested={"k": {"z": "\u2028"}}, x=float("nan")

@@ -32,7 +32,7 @@ from mongosession import (
     SessionEvents,
     _clock,
 )
-from mongosession._events import event_from_change
+from mongosession.store.events import event_from_change
 from tests._mongod import LocalMongod, find_mongod, strip_db_path, with_db
 
 Client = MongoClient[dict[str, Any]]

@@ -1,44 +1,43 @@
 #!/usr/bin/env python3
-"""Generate the synchronous store from the asynchronous source.
+"""Generate the blocking code from its asynchronous source.
 
-One source of truth: ``src/mongosession/_async_store.py`` is written by hand and
-``_sync_store.py`` is derived from it by the rule table below (the approach of
-PyMongo's ``tools/synchro.py`` and httpcore's ``scripts/unasync.py``).
+One source of truth: every module under an ``asynchronous/`` package of
+``src/mongosession`` is written by hand, and its twin under the sibling
+``synchronous/`` package is derived from it by the rule table below (the approach
+of PyMongo's ``tools/synchro.py`` and httpcore's ``scripts/unasync.py``). The
+output is formatted with ruff, like the rest of the code.
 
     python tools/unasync.py           # regenerate
-    python tools/unasync.py --check   # exit 1 if the generated file is stale
+    python tools/unasync.py --check   # exit 1 if a generated file is stale
+
+Either way the run fails when a rule matched nothing in any source: a rule that
+no longer applies is a rule someone forgot to remove (or a rename that broke it).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "mongosession"
 
-#: (async source, generated sync file) pairs.
-FILES = [
-    ("_async_store.py", "_sync_store.py"),
-    ("_async_watch.py", "_sync_watch.py"),
-    ("_async_exchange.py", "_sync_exchange.py"),
-    ("_async_steps.py", "_sync_steps.py"),
-]
-
 #: Whole-word renames, applied in order.
 RENAMES = [
-    ("._async_watch", "._sync_watch"),
+    ("mongosession.store.asynchronous", "mongosession.store.synchronous"),
     ("pymongo.asynchronous", "pymongo.synchronous"),
     ("AsyncChangeStream", "ChangeStream"),
     ("AsyncCollection", "Collection"),
     ("AsyncSessionEvents", "SessionEvents"),
     ("AsyncMongoClient", "MongoClient"),
     ("AsyncMongoStore", "MongoStore"),
+    ("AsyncStoreBase", "StoreBase"),
+    ("AsyncUserSessions", "UserSessions"),
     ("AsyncTicker", "ThreadTicker"),
     ("AsyncExchange", "Exchange"),
-    ("._async_store", "._sync_store"),
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
     ("__aiter__", "__iter__"),
@@ -62,34 +61,82 @@ HEADER = (
 )
 
 
-def transform(text: str, source: str) -> str:
-    """Return the blocking twin of the async module ``text``."""
+def sources() -> list[tuple[Path, Path]]:
+    """Every (asynchronous source, synchronous target) pair, found by walking the package."""
+    pairs = []
+    for source in sorted(PACKAGE.rglob("asynchronous/*.py")):
+        target = source.parent.parent / "synchronous" / source.name
+        pairs.append((source, target))
+    return pairs
+
+
+def transform(text: str, source: str, used: set[str]) -> str:
+    """The blocking twin of the async module ``text``; adds the rules that matched to ``used``."""
     for old, new in RENAMES:
-        text = re.sub(rf"(?<![\w.]){re.escape(old)}\b", new, text)
+        text, count = re.subn(rf"(?<![\w.]){re.escape(old)}\b", new, text)
+        if count:
+            used.add(old)
     for pattern, new in SYNTAX:
-        text = pattern.sub(new, text)
+        text, count = pattern.subn(new, text)
+        if count:
+            used.add(pattern.pattern)
     return HEADER.format(source=source) + text
+
+
+def ruff_format(text: str, path: Path) -> str:
+    """``text`` with its imports sorted and formatted as ruff does for the rest of the code."""
+    for command in (["check", "--select", "I", "--fix", "--quiet"], ["format"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(path), "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode not in (0, 1) or not result.stdout:
+            raise RuntimeError(f"ruff {command[0]} failed on {path}: {result.stderr}")
+        text = result.stdout
+    return text
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
-    for source, target in FILES:
-        expected = transform((PACKAGE / source).read_text(), source)
-        path = PACKAGE / target
-        actual = path.read_text() if path.exists() else ""
+    used: set[str] = set()
+    for source, target in sources():
+        name = source.relative_to(PACKAGE.parent).as_posix()
+        expected = ruff_format(transform(source.read_text(), name, used), target)
+        actual = target.read_text() if target.exists() else ""
         if actual == expected:
             continue
+        shown = target.relative_to(ROOT).as_posix()
         if check:
-            stale.append(target)
+            stale.append(shown)
             sys.stdout.writelines(
                 difflib.unified_diff(
-                    actual.splitlines(True), expected.splitlines(True), target, "expected"
+                    actual.splitlines(True), expected.splitlines(True), shown, "expected"
                 )
             )
         else:
-            path.write_text(expected)
-            print(f"wrote {path.relative_to(ROOT)}")
+            target.parent.mkdir(exist_ok=True)
+            init = target.parent / "__init__.py"
+            if not init.exists():
+                init.write_text('"""Generated blocking twins of ../asynchronous."""\n')
+            target.write_text(expected)
+            print(f"wrote {shown}")
+    unused = [old for old, _ in RENAMES if old not in used]
+    unused += [p.pattern for p, _ in SYNTAX if p.pattern not in used]
+    if unused:
+        print(f"unasync: rules that matched nothing: {', '.join(unused)}; remove or fix them")
+        return 1
+    orphans = [
+        t.relative_to(ROOT).as_posix()
+        for t in PACKAGE.rglob("synchronous/*.py")
+        if t.name != "__init__.py" and not (t.parent.parent / "asynchronous" / t.name).exists()
+    ]
+    if orphans:
+        print(f"unasync: generated files without a source: {', '.join(orphans)}")
+        return 1
     if stale:
         print(f"stale generated files: {', '.join(stale)}; run `python tools/unasync.py`")
         return 1

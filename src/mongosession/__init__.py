@@ -9,11 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from ._async_store import AsyncMongoStore
-from ._async_watch import AsyncSessionEvents
-from ._codecs import BsonCodec, Codec, JsonCodec, escape_key, unescape_key
-from ._core import StoredSession, merge_changes
-from ._errors import (
+from mongosession._errors import (
     ChangeStreamsUnsupported,
     CorruptSession,
     DecryptionError,
@@ -30,10 +26,15 @@ from ._errors import (
     SessionTooLarge,
     StoreUnavailable,
 )
-from ._events import SessionEvent
-from ._ids import check_sid, generate_sid
-from ._sync_store import MongoStore
-from ._sync_watch import SessionEvents
+from mongosession._ids import check_sid, generate_sid
+from mongosession.codecs.formats import BsonCodec, Codec, JsonCodec, escape_key, unescape_key
+from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.store.asynchronous.watch import AsyncSessionEvents
+from mongosession.store.documents import StoredSession
+from mongosession.store.events import SessionEvent
+from mongosession.store.merge import merge_changes
+from mongosession.store.synchronous.store import MongoStore
+from mongosession.store.synchronous.watch import SessionEvents
 
 __version__ = "0.1.0"
 

@@ -35,11 +35,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ._adapters import UNAVAILABLE_TEXT, failure_status, is_secure, log
-from ._async_exchange import AsyncExchange
-from ._async_store import AsyncMongoStore
-from ._errors import MongoSessionError, StoreUnavailable
-from ._session import Session, SessionConfig
+from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.web.asynchronous.exchange import AsyncExchange
+from mongosession.web.config import SessionConfig
+from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure, log
+from mongosession.web.session import Session
 
 __all__ = ["Session", "get_session", "setup"]
 

@@ -24,11 +24,12 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._adapters import UNAVAILABLE_TEXT, failure_status, is_secure
-from ._async_exchange import AsyncExchange
-from ._async_store import AsyncMongoStore
-from ._errors import MongoSessionError, StoreUnavailable
-from ._session import Session, SessionConfig
+from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.web.asynchronous.exchange import AsyncExchange
+from mongosession.web.config import SessionConfig
+from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure
+from mongosession.web.session import Session
 
 __all__ = ["Session", "SessionMiddleware", "get_session"]
 

@@ -44,17 +44,19 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.crypto import get_random_string
 
-from . import _clock
-from ._adapters import failure_status
-from ._async_steps import Steps, T
-from ._async_steps import run_steps as _arun
-from ._async_store import AsyncMongoStore
-from ._core import RequestBudget, StoredSession
-from ._errors import MongoSessionError, SessionEnded, SessionIdCollision
-from ._ids import check_sid
-from ._session import RESERVED_KEY, SessionCookie, _fingerprint, reserved_key_error
-from ._sync_steps import run_steps as _run
-from ._sync_store import MongoStore
+from mongosession import _clock
+from mongosession._errors import MongoSessionError, SessionEnded, SessionIdCollision
+from mongosession._ids import check_sid
+from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.store.documents import StoredSession
+from mongosession.store.errors import RequestBudget
+from mongosession.store.synchronous.store import MongoStore
+from mongosession.web.asynchronous.steps import Steps, T
+from mongosession.web.asynchronous.steps import run_steps as _arun
+from mongosession.web.config import SessionCookie
+from mongosession.web.failures import failure_status
+from mongosession.web.session import RESERVED_KEY, reserved_key_error, session_fingerprint
+from mongosession.web.synchronous.steps import run_steps as _run
 
 __all__ = [
     "SessionMiddleware",
@@ -257,7 +259,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
             raise UpdateError  # the session vanished when it was loaded for this save
         data = self._get_session(no_load=True)  # loaded (or created) by now
         same = self._stored is not None and self._stored_key == key
-        unchanged = same and _fingerprint(data) == self._stored_fingerprint
+        unchanged = same and session_fingerprint(data) == self._stored_fingerprint
         payload = self._payload(data, self._stored.revision if same and self._stored else None)
         if must_create:
             try:
@@ -317,7 +319,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     def _remember(self, stored: StoredSession, data: Mapping[str, Any]) -> None:
         self._stored = stored
         self._stored_key = self.session_key
-        self._stored_fingerprint = _fingerprint(data)
+        self._stored_fingerprint = session_fingerprint(data)
 
     def _payload(self, data: Mapping[str, Any], revision: Any) -> StoredSession:
         """The stored form: the data plus an express-session ``cookie`` carrying Django's expiry."""

@@ -35,11 +35,12 @@ from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 from werkzeug.exceptions import Conflict, Forbidden, ServiceUnavailable
 
-from ._adapters import UNAVAILABLE_TEXT, failure_status, is_secure
-from ._errors import MongoSessionError, StoreUnavailable
-from ._session import Session, SessionConfig
-from ._sync_exchange import Exchange
-from ._sync_store import MongoStore
+from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession.store.synchronous.store import MongoStore
+from mongosession.web.config import SessionConfig
+from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure
+from mongosession.web.session import Session
+from mongosession.web.synchronous.exchange import Exchange
 
 __all__ = [
     "FlaskSession",
@@ -145,7 +146,7 @@ class FlaskSession(Session, SessionMixin):
 
     @property
     def exchange(self) -> Exchange:
-        """The request's :class:`~mongosession._sync_exchange.Exchange` (its session I/O)."""
+        """The request's :class:`~mongosession.web.synchronous.exchange.Exchange` (its session I/O)."""
         return cast(Exchange, self._exchange)
 
 

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from mongosession import AsyncMongoStore
-from mongosession._cookies import decode_component, encode_component, sign, unsign
 from mongosession.asgi import get_session
+from mongosession.web.cookies import decode_component, encode_component, sign, unsign
 from tests._apps import starlette_app
 
 SECRET = "reliability secret"

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from mongosession._localdb import LocalMongod, with_db
+from mongosession.testing.localdb import LocalMongod, with_db
 from tests import _adapter_apps
 from tests._adapter_apps import ThreadGate
 from tests._faultproxy import FaultProxy

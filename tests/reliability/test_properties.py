@@ -27,8 +27,10 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
 from mongosession import AsyncMongoStore, BsonCodec, JsonCodec, StoredSession, _clock
-from mongosession._async_exchange import AsyncExchange
-from mongosession._cookies import (
+from mongosession._ids import check_sid
+from mongosession.web.asynchronous.exchange import AsyncExchange
+from mongosession.web.config import SessionConfig, SessionCookie
+from mongosession.web.cookies import (
     decode_component,
     encode_component,
     read_cookie,
@@ -37,8 +39,7 @@ from mongosession._cookies import (
     signature,
     unsign,
 )
-from mongosession._ids import check_sid
-from mongosession._session import Plan, RequestState, SessionConfig, SessionCookie
+from mongosession.web.rules import Plan, RequestState
 from tests._stores import StoreKit
 from tests.reliability._asgi import COOKIE, SECRET, call, reliability_app, signed_cookie
 

@@ -17,7 +17,7 @@ import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
 from mongosession import AsyncMongoStore, StoreUnavailable
-from mongosession._localdb import LocalMongod, with_db
+from mongosession.testing.localdb import LocalMongod, with_db
 from tests._monitoring import CommandLog
 from tests._stores import StoreKit
 from tests.reliability._asgi import Browser, reliability_app

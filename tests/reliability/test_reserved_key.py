@@ -223,7 +223,8 @@ def test_keys_that_look_like_cookie_are_kept_across_two_saves(
 
 
 def test_the_session_refuses_the_key_every_way_and_changes_nothing() -> None:
-    from mongosession._session import Session, SessionCookie
+    from mongosession.web.config import SessionCookie
+    from mongosession.web.session import Session
 
     session = Session({"n": 1}, sid="x" * 32, cookie=SessionCookie(), exchange=None)
     attempts: list[Callable[[], object]] = [

@@ -32,7 +32,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from mongosession._localdb import LocalMongod, with_db
+from mongosession.testing.localdb import LocalMongod, with_db
 from tests._faultproxy import FaultProxy
 from tests._servers import ROOT, python, serving
 from tests.soak.load import Load

@@ -47,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
-        from .. import AsyncMongoStore
-        from .app import create_app
+        from mongosession import AsyncMongoStore
+        from mongosession.demo.app import create_app
     except ImportError as exc:
         print(
             f"the demo needs the dev extra: pip install 'mongosession[dev]' ({exc})",
             file=sys.stderr,
         )
         return 2
-    from .._localdb import LocalMongod, MongodNotAvailableError, with_db
+    from mongosession.testing.localdb import LocalMongod, MongodNotAvailableError, with_db
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

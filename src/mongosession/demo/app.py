@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import AsyncMongoStore
-from .._clock import now
-from ..asgi import SessionMiddleware, get_session
+from mongosession import AsyncMongoStore
+from mongosession._clock import now
+from mongosession.asgi import SessionMiddleware, get_session
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mongosession demo</title>

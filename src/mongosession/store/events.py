@@ -1,18 +1,49 @@
-"""Session events from change-stream documents, with no I/O.
-
-A change stream on the sessions collection sees deletes and updates; this
-module decides which of them end a session and why. The stream itself lives in
-``_async_watch.py`` (and its generated twin ``_sync_watch.py``).
-"""
+"""Session events: the store's ``on()`` callbacks and ``watch()``'s change-stream events."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from mongosession._ids import sid_digest
+from mongosession._log import log
+
+EVENTS = ("create", "update", "set", "touch", "destroy")
+
+
+class EventEmitter:
+    """``on(event, callback)``: connect-mongo's events, called with the session id."""
+
+    _listeners: dict[str, list[Callable[[str], object]]]
+
+    def on(self, event: str, callback: Callable[[str], object]) -> Callable[[str], object]:
+        """Call ``callback(sid)`` after each ``event``; returns ``callback``.
+
+        Events: ``create`` (a new document), ``update`` (an existing one
+        rewritten), ``set`` (either), ``touch`` (expiry moved), ``destroy``.
+        A callback that raises is logged and does not fail the operation.
+
+        Example::
+
+            store.on("destroy", lambda sid: audit.info("logout"))
+        """
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
+        self._listeners.setdefault(event, []).append(callback)
+        return callback
+
+    def _emit(self, event: str, sid: str) -> None:
+        for callback in self._listeners.get(event, ()):
+            try:
+                callback(sid)
+            except Exception:
+                log.exception("%s listener failed for session %s", event, sid_digest(sid))
+
+
 EventKind = Literal["expired", "destroyed", "flagged", "purged", "deleted"]
+
 
 #: Change kinds after which a collection change stream has nothing more to say.
 ENDING_OPERATIONS = ("drop", "rename", "dropDatabase", "invalidate")

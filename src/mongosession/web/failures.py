@@ -1,8 +1,8 @@
 """What the framework adapters share: the request's scheme and the answer to a store failure.
 
-The adapters (``flask.py``, ``django.py``, ``aiohttp.py``) only translate a
-framework's request and response; the session rules live in ``_session.py``
-and the I/O in the exchange. This holds the few lines all of them would
+The adapters (``asgi.py``, ``flask.py``, ``django.py``, ``aiohttp.py``) only
+translate a framework's request and response; the session rules live in
+:mod:`mongosession.web.rules` and the I/O in the exchange. This holds the few lines all of them would
 otherwise repeat.
 """
 
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from ._errors import SessionConflict, SessionEnded, SessionLimitReached, StoreUnavailable
-from ._session import SessionConfig
+from mongosession._errors import (
+    SessionConflict,
+    SessionEnded,
+    SessionLimitReached,
+    StoreUnavailable,
+)
+from mongosession.web.config import SessionConfig
 
 log = logging.getLogger("mongosession")
 

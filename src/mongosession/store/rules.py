@@ -7,243 +7,39 @@ how they wait for the database.
 
 from __future__ import annotations
 
-import logging
-import math
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import bson
-import pymongo
-from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, WTimeoutError
 from pymongo.write_concern import WriteConcern
 
-from . import _clock
-from ._codecs import Codec, resolve_codec
-from ._errors import (
+from mongosession import _clock
+from mongosession._errors import (
     CorruptSession,
-    SessionConflict,
     SessionEncodingError,
     SessionTooLarge,
-    StoreUnavailable,
 )
-from ._ids import check_sid, hash_key, hashed_sid, sid_digest
-
-log = logging.getLogger("mongosession")
+from mongosession._ids import check_sid, hash_key, hashed_sid, sid_digest
+from mongosession._log import log
+from mongosession.codecs.formats import Codec, resolve_codec
+from mongosession.store.documents import (
+    CODEC_OPTIONS,
+    DATE_FIELDS,
+    StoredSession,
+    any_date,
+    check_user,
+    user_of,
+)
 
 AutoRemove = Literal["native", "interval", "disabled"]
-SessionLimitAction = Literal["evict_oldest", "refuse"]
-EVENTS = ("create", "update", "set", "touch", "destroy")
 
-#: The TTL index connect-mongo creates; the same spec under the same name.
-EXPIRES_INDEX: dict[str, Any] = {
-    "name": "expires_1",
-    "key": {"expires": 1},
-    "expireAfterSeconds": 0,
-}
-#: The per-user index, sparse so sessions without a user cost nothing.
-USER_INDEX: dict[str, Any] = {
-    "name": "user_1",
-    "key": {"user": 1},
-    "partialFilterExpression": {"user": {"$exists": True}},
-}
+SessionLimitAction = Literal["evict_oldest", "refuse"]
 
 DEFAULT_MAX_SIZE = 1024 * 1024
+
 DEFAULT_TIMEOUT = 5.0
-MERGE_ATTEMPTS = 64
-
-#: Dates come back aware, in UTC. A date Python cannot hold (year 10000 and on;
-#: JavaScript can write one) decodes as a ``bson.DatetimeMS`` instead of failing
-#: the whole read: such a document reads as corrupt, the rest as usual.
-CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
-    tz_aware=True, tzinfo=timezone.utc, datetime_conversion=DatetimeConversion.DATETIME_AUTO
-)
-
-# Server error codes meaning "not now" rather than "no": shutdown, stepdown,
-# network trouble, time limits. They become StoreUnavailable, never "not found".
-_TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
-
-
-class RequestBudget:
-    """One request's time for all of its session work, however many operations it makes.
-
-    The adapters make one per request (``request_timeout``, the store's
-    ``timeout`` by default) and run each store call inside :meth:`charged`:
-    every operation is then bounded by what is left, and the time it took is
-    taken off. Time the handler spends on its own work is not counted; an
-    operation begun with nothing left fails closed at once.
-    """
-
-    __slots__ = ("left", "total")
-
-    def __init__(self, seconds: float | None) -> None:
-        self.total = seconds
-        self.left = seconds
-
-    @contextmanager
-    def charged(self) -> Iterator[None]:
-        """Make :func:`guarded` operations inside draw on this budget."""
-        token = _BUDGET.set(self)
-        try:
-            yield
-        finally:
-            _BUDGET.reset(token)
-
-
-_BUDGET: ContextVar[RequestBudget | None] = ContextVar("mongosession_budget", default=None)
-
-#: MongoDB's "Overflow" error: a document nested deeper than the server allows.
-_NESTED_TOO_DEEP = 15
-
-
-@contextmanager
-def guarded(timeout: float | None) -> Iterator[None]:
-    """Bound an operation by ``timeout`` and fail closed on database trouble.
-
-    Inside a request (:meth:`RequestBudget.charged`) the bound is also what is
-    left of the request's budget. Both stores bound the driver with
-    ``pymongo.timeout``, whoever made the client: within that budget PyMongo
-    retries a retryable operation as often as it can (a connection reset, a
-    pool paused after one, a stepdown), with one transaction number, so a write
-    still applies once. docs/reliability.md shows why ``asyncio.timeout`` is not
-    used instead (PyMongo then retries only once).
-    """
-    budget = _BUDGET.get()
-    started = 0.0
-    if budget is not None and budget.left is not None:
-        if budget.left <= 0:
-            raise StoreUnavailable(
-                f"the request's time for session work ({budget.total}s) is spent"
-            )
-        timeout = budget.left if timeout is None else min(timeout, budget.left)
-        started = time.monotonic()
-    try:
-        with pymongo.timeout(timeout):
-            yield
-    except (ConnectionFailure, WTimeoutError) as exc:
-        raise StoreUnavailable(f"database unavailable: {exc}") from exc
-    except OperationFailure as exc:
-        if exc.code in _TRANSIENT_CODES or exc.timeout:
-            raise StoreUnavailable(f"database unavailable: {exc}") from exc
-        if exc.code == _NESTED_TOO_DEEP:
-            raise SessionEncodingError(f"session is nested too deeply for MongoDB: {exc}") from None
-        raise
-    except PyMongoError as exc:
-        if exc.timeout:
-            raise StoreUnavailable(f"database timed out: {exc}") from exc
-        raise
-    finally:
-        if started and budget is not None and budget.left is not None:
-            budget.left -= time.monotonic() - started
-
-
-#: The fields :meth:`StoreRules.is_live` reads: what a write that must know
-#: whether it ended a live session asks the server to return.
-LIVENESS = {"expires": 1, "deleted": 1, "createdAt": 1}
-
-#: The dates of a stored document the store reads.
-_DATE_FIELDS = ("expires", "createdAt", "lastModified", "updatedAt", "userSince", "deletedAt")
-
-
-class StoredSession(dict[str, Any]):
-    """A session as :meth:`get` returns it: a plain dict, plus what the store knows.
-
-    ``expires``, ``last_modified`` and ``created_at`` come from the stored
-    document; ``revision`` is the stored payload the dict was decoded from, which
-    :meth:`save` uses to detect and merge concurrent changes.
-    """
-
-    __slots__ = ("created_at", "expires", "last_modified", "revision")
-
-    def __init__(
-        self,
-        data: Mapping[str, Any],
-        *,
-        revision: Any = None,
-        expires: datetime | None = None,
-        last_modified: datetime | None = None,
-        created_at: datetime | None = None,
-    ) -> None:
-        super().__init__(data)
-        self.revision = revision
-        self.expires = expires
-        self.last_modified = last_modified
-        self.created_at = created_at
-
-
-_MISSING: Any = object()
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """``a == b``, except that NaN equals NaN, at any depth (a stored NaN is unchanged)."""
-    if a is b or a == b:
-        return True
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isnan(a) and math.isnan(b)
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
-    return False
-
-
-def merge_changes(
-    base: Mapping[str, Any], ours: Mapping[str, Any], current: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Apply the top-level changes from ``base`` to ``ours`` onto ``current``.
-
-    ``cookie`` is always ours (this request decides the cookie). A key that
-    both sides changed is a conflict (:class:`SessionConflict`) even when the
-    values agree: two requests that each add one to a counter write the same
-    value, and taking either would lose an increment. Values compare with
-    :func:`same_value` (a NaN stored under one key is not a change to it).
-    """
-    merged = dict(current)
-    conflicts = []
-    for key in base.keys() | ours.keys():
-        mine = ours.get(key, _MISSING)
-        before = base.get(key, _MISSING)
-        if key != "cookie" and same_value(mine, before):
-            continue
-        theirs = current.get(key, _MISSING)
-        if key != "cookie" and not same_value(theirs, before):
-            conflicts.append(key)
-        elif mine is _MISSING:
-            merged.pop(key, None)
-        else:
-            merged[key] = mine
-    if conflicts:
-        raise SessionConflict(conflicts)
-    return merged
-
-
-def _any_date(value: Any, test: Callable[[datetime], bool]) -> bool:
-    # A date field matches a date comparison when it is a date (or an array
-    # holding one) that passes; any other BSON type never compares with a date.
-    if isinstance(value, list):
-        return any(isinstance(v, datetime) and test(v) for v in value)
-    return isinstance(value, datetime) and test(value)
-
-
-def _user_of(session: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = session
-    for part in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def check_user(user: Any) -> Any:
-    """A user value must be a scalar: a dict here could smuggle a query operator."""
-    if isinstance(user, (str, int, bson.ObjectId)) and not isinstance(user, bool):
-        return user
-    raise TypeError(f"a user must be a str, int or ObjectId, not {type(user).__name__}")
 
 
 class StoreRules:
@@ -321,7 +117,7 @@ class StoreRules:
         self.transform_id = transform_id
         self.encryptor = None
         if encryption_keys is not None:
-            from ._crypto import Encryptor
+            from mongosession.codecs.encryption import Encryptor
 
             self.encryptor = Encryptor(encryption_keys)
         self.delete_flags = delete_flags
@@ -438,7 +234,7 @@ class StoreRules:
         ``bson.DatetimeMS`` (see :data:`CODEC_OPTIONS`) and the document reads as
         corrupt: no session, nothing else fails.
         """
-        for name in _DATE_FIELDS:
+        for name in DATE_FIELDS:
             if isinstance(doc.get(name), DatetimeMS):
                 log.warning(
                     "rejected stored session %s: %s is out of range (%s)",
@@ -494,14 +290,14 @@ class StoreRules:
         MongoDB's: only dates compare with dates, and an array matches when one of
         its elements does.
         """
-        if "expires" in doc and not _any_date(doc["expires"], lambda t: t > now):
+        if "expires" in doc and not any_date(doc["expires"], lambda t: t > now):
             return False
         deleted = doc.get("deleted")
         if deleted is True or (isinstance(deleted, list) and any(d is True for d in deleted)):
             return False
         if self.absolute_lifetime is not None and "createdAt" in doc:
             cutoff = now - timedelta(seconds=self.absolute_lifetime)
-            return not _any_date(doc["createdAt"], lambda t: t <= cutoff)
+            return not any_date(doc["createdAt"], lambda t: t <= cutoff)
         return True
 
     # -- sessions per user ---------------------------------------------------
@@ -515,13 +311,13 @@ class StoreRules:
         """
         if self.max_sessions_per_user is None or self.user_path is None:
             return None
-        user = _user_of(session, self.user_path)
+        user = user_of(session, self.user_path)
         if user is None:
             return None
         check_user(user)
         if revision is not None:
             try:
-                before = _user_of(self.decode(revision, storage_id), self.user_path)
+                before = user_of(self.decode(revision, storage_id), self.user_path)
             except CorruptSession:
                 before = None
             if before == user:
@@ -594,7 +390,7 @@ class StoreRules:
         if self.timestamps:
             fields["updatedAt"] = now
         if self.user_path is not None:
-            user = _user_of(session, self.user_path)
+            user = user_of(session, self.user_path)
             if user is not None:
                 fields["user"] = check_user(user)
         return fields
@@ -660,70 +456,6 @@ class StoreRules:
         if drop_user:
             stages.append({"$unset": ["user"]})
         return stages
-
-
-def _index_matches(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    return (
-        dict(existing["key"]) == wanted["key"]
-        and existing.get("expireAfterSeconds") == wanted.get("expireAfterSeconds")
-        and existing.get("partialFilterExpression") == wanted.get("partialFilterExpression")
-    )
-
-
-def indexes_to_create(
-    wanted: Sequence[dict[str, Any]], existing: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Return the wanted indexes that are missing; raise if one conflicts.
-
-    An identical index is accepted under any name; an index under our name, or
-    on our key, with other options is a conflict the user must resolve.
-    """
-    from ._errors import IndexConflict
-
-    missing = []
-    for spec in wanted:
-        same_name = [ix for ix in existing if ix.get("name") == spec["name"]]
-        same_key = [ix for ix in existing if dict(ix["key"]) == spec["key"]]
-        if any(_index_matches(ix, spec) for ix in same_name + same_key):
-            continue
-        if same_name or same_key:
-            found = (same_name or same_key)[0]
-            raise IndexConflict(
-                f"index {found.get('name')!r} exists with other options "
-                f"({dict(found)}); mongosession needs {spec}. Drop it, or use "
-                'auto_remove="interval" / another collection.'
-            )
-        missing.append(spec)
-    return missing
-
-
-class EventEmitter:
-    """``on(event, callback)``: connect-mongo's events, called with the session id."""
-
-    _listeners: dict[str, list[Callable[[str], object]]]
-
-    def on(self, event: str, callback: Callable[[str], object]) -> Callable[[str], object]:
-        """Call ``callback(sid)`` after each ``event``; returns ``callback``.
-
-        Events: ``create`` (a new document), ``update`` (an existing one
-        rewritten), ``set`` (either), ``touch`` (expiry moved), ``destroy``.
-        A callback that raises is logged and does not fail the operation.
-
-        Example::
-
-            store.on("destroy", lambda sid: audit.info("logout"))
-        """
-        if event not in EVENTS:
-            raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
-        self._listeners.setdefault(event, []).append(callback)
-        return callback
-
-    def _emit(self, event: str, sid: str) -> None:
-        for callback in self._listeners.get(event, ()):
-            try:
-                callback(sid)
-            except Exception:
-                log.exception("%s listener failed for session %s", event, sid_digest(sid))
 
 
 def remember(session: Any, rules: StoreRules, now: datetime, stored: Any = None) -> None:

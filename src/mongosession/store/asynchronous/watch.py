@@ -1,5 +1,8 @@
-"""Session events over a change stream. This file is the source: ``_sync_watch.py``
-is generated from it by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``."""
+"""Session events over a change stream.
+
+This file is the source: ``store/synchronous/watch.py`` is generated from it by
+``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import OperationFailure
 
-from ._core import guarded
-from ._errors import ChangeStreamsUnsupported
-from ._events import SessionEvent, ends_stream, event_from_change, watch_pipeline
+from mongosession._errors import ChangeStreamsUnsupported
+from mongosession.store.errors import guarded
+from mongosession.store.events import SessionEvent, ends_stream, event_from_change, watch_pipeline
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.change_stream import AsyncChangeStream

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from ._clock import parse_js_iso, to_js_iso
-from ._errors import CorruptSession, SessionEncodingError
+from mongosession._clock import parse_js_iso, to_js_iso
+from mongosession._errors import CorruptSession, SessionEncodingError
 
 _orjson: Any
 try:  # orjson is optional (the ``speed`` extra); the output is the same string.

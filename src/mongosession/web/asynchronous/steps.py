@@ -1,6 +1,6 @@
 """Carry out a generator of store calls: one implementation for a sync method and its async twin.
 
-This file is the source: ``_sync_steps.py`` is generated from it by
+This file is the source: ``web/synchronous/steps.py`` is generated from it by
 ``tools/unasync.py``. An adapter whose framework has both a blocking and an
 ``a*`` method for one operation (Django's ``SessionBase``) writes the operation
 once, as a generator that yields ``("method", *arguments)`` and receives the
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, TypeVar
 
-from ._async_store import AsyncMongoStore
-from ._errors import MongoSessionError
+from mongosession._errors import MongoSessionError
+from mongosession.store.asynchronous.store import AsyncMongoStore
 
 T = TypeVar("T")
 

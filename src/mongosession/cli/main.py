@@ -26,18 +26,18 @@ from pymongo.errors import (
     OperationFailure,
 )
 
-from . import _clock
-from ._codecs import BsonCodec, JsonCodec
-from ._core import EXPIRES_INDEX, USER_INDEX, _index_matches, indexes_to_create
-from ._crypto import is_envelope
-from ._errors import (
+from mongosession import _clock
+from mongosession._errors import (
     ChangeStreamsUnsupported,
     CorruptSession,
     IndexConflict,
     IndexPermissionError,
     StoreUnavailable,
 )
-from ._sync_store import MongoStore
+from mongosession.codecs.encryption import is_envelope
+from mongosession.codecs.formats import BsonCodec, JsonCodec
+from mongosession.store.indexes import EXPIRES_INDEX, USER_INDEX, index_matches, indexes_to_create
+from mongosession.store.synchronous.store import MongoStore
 
 EXIT_OK = 0
 EXIT_NOTHING_DONE = 1
@@ -173,12 +173,12 @@ def _print_json(value: Any) -> None:
 #: The document's dates. One of them past year 9999 (JavaScript can write it) or
 #: before year 1 reads as a ``DatetimeMS`` (the store's ``CODEC_OPTIONS``), and the
 #: store reads the document as corrupt: the commands show it as ``unreadable``.
-_DATE_FIELDS = ("expires", "createdAt", "updatedAt", "lastModified", "userSince", "deletedAt")
+DATE_FIELDS = ("expires", "createdAt", "updatedAt", "lastModified", "userSince", "deletedAt")
 
 
 def _unreadable_dates(doc: Mapping[str, Any]) -> list[str]:
     """The date fields of ``doc`` that hold a date no ``datetime`` can hold."""
-    return [name for name in _DATE_FIELDS if isinstance(doc.get(name), DatetimeMS)]
+    return [name for name in DATE_FIELDS if isinstance(doc.get(name), DatetimeMS)]
 
 
 def _when(value: Any) -> str:
@@ -445,7 +445,7 @@ def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
         return ""
 
     # A hint must name an index the filter can use: exactly the store's per-user index.
-    hint = next((ix["name"] for ix in indexes or () if _index_matches(ix, USER_INDEX)), None)
+    hint = next((ix["name"] for ix in indexes or () if index_matches(ix, USER_INDEX)), None)
     queries = stats_queries(now, args.top, hint)
     documents, total_bytes = _storage_totals(collection)
     expired = collection.count_documents(queries["expired"])

@@ -1,0 +1,1 @@
+"""The ``mongosession`` admin command line."""

@@ -1,0 +1,1 @@
+"""The asynchronous store (PyMongo's ``AsyncMongoClient``): the source of the blocking one."""

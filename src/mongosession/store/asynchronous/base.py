@@ -1,0 +1,278 @@
+"""The store's foundation: client, collection, options, indexes, start and close.
+
+This file is a source: its blocking twin under ``store/synchronous/`` is generated
+by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient, ReadPreference
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConfigurationError, OperationFailure
+from pymongo.write_concern import WriteConcern
+
+from mongosession import _clock
+from mongosession._errors import (
+    IndexConflict,
+    IndexPermissionError,
+)
+from mongosession.codecs.formats import Codec
+from mongosession.store.asynchronous.watch import AsyncSessionEvents
+from mongosession.store.documents import CODEC_OPTIONS
+from mongosession.store.errors import RequestBudget, guarded
+from mongosession.store.events import EventEmitter
+from mongosession.store.indexes import EXPIRES_INDEX, USER_INDEX, indexes_to_create
+from mongosession.store.rules import (
+    DEFAULT_MAX_SIZE,
+    DEFAULT_TIMEOUT,
+    AutoRemove,
+    SessionLimitAction,
+    StoreRules,
+)
+from mongosession.store.sweeper import AsyncTicker
+
+_UNSET: Any = object()
+#: The _id index, named for writes whose filter has more than _id: the planner
+#: then skips weighing other indexes (expires_1, user_1) on every write.
+ID = [("_id", 1)]
+
+
+_Store = TypeVar("_Store", bound="AsyncStoreBase")
+
+
+class AsyncStoreBase(EventEmitter):
+    """The store's client, collection, options, indexes and lifetime (see :class:`AsyncMongoStore`)."""
+
+    _rules: StoreRules
+    _collection: AsyncCollection[dict[str, Any]]
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        client: AsyncMongoClient[Any] | None = None,
+        db_name: str | None = None,
+        collection: str = "sessions",
+        ttl: float = 14 * 24 * 3600,
+        touch_after: float = 0,
+        absolute_lifetime: float | None = None,
+        auto_remove: AutoRemove = "native",
+        auto_remove_interval: float = 600,
+        codec: str | Codec = "json",
+        transform_id: Callable[[str], str] | None = None,
+        encryption_keys: list[bytes | str] | None = None,
+        delete_flags: bool = False,
+        user_key: str | None = None,
+        timestamps: bool = False,
+        write_concern: WriteConcern | Mapping[str, Any] | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_size: int = DEFAULT_MAX_SIZE,
+        create_indexes: bool = True,
+        hash_ids: bytes | str | None = None,
+        max_sessions_per_user: int | None = None,
+        on_session_limit: SessionLimitAction = "evict_oldest",
+        request_timeout: float | None = None,
+    ) -> None:
+        self._rules = rules = StoreRules(
+            collection=collection,
+            ttl=ttl,
+            touch_after=touch_after,
+            absolute_lifetime=absolute_lifetime,
+            auto_remove=auto_remove,
+            auto_remove_interval=auto_remove_interval,
+            codec=codec,
+            transform_id=transform_id,
+            encryption_keys=encryption_keys,
+            delete_flags=delete_flags,
+            user_key=user_key,
+            timestamps=timestamps,
+            write_concern=write_concern,
+            timeout=timeout,
+            max_size=max_size,
+            create_indexes=create_indexes,
+            hash_ids=hash_ids,
+            max_sessions_per_user=max_sessions_per_user,
+            on_session_limit=on_session_limit,
+            request_timeout=request_timeout,
+        )
+        if (uri is None) == (client is None):
+            raise ValueError("pass exactly one of uri= or client=")
+        if client is None:
+            if not isinstance(uri, str):
+                raise TypeError("uri must be a str")
+            extra: dict[str, Any] = {}
+            if timeout is not None:
+                extra["serverSelectionTimeoutMS"] = extra["connectTimeoutMS"] = int(timeout * 1000)
+            client = AsyncMongoClient(
+                uri, connect=False, tz_aware=True, appname="mongosession", **extra
+            )
+        self._client = client
+        self._owns_client = uri is not None
+        if db_name is None:
+            try:
+                database = client.get_default_database()
+            except ConfigurationError:
+                raise ValueError(
+                    "name the database: pass db_name= or put it in the URI (mongodb://host/app)"
+                ) from None
+        else:
+            database = client[db_name]
+        self._collection = database.get_collection(
+            collection,
+            codec_options=CODEC_OPTIONS,
+            read_preference=ReadPreference.PRIMARY,
+            write_concern=rules.write_concern,
+        )
+        self._listeners = {}
+        self._prepared = False
+        self._prepare_lock = asyncio.Lock()
+        self._ticker = None
+        if auto_remove == "interval":
+            self._ticker = AsyncTicker(auto_remove_interval, self._remove_expired)
+
+    @property
+    def client(self) -> AsyncMongoClient[Any]:
+        """The client the store talks through."""
+        return self._client
+
+    def request_budget(self) -> RequestBudget:
+        """A new budget for one request's session work (``request_timeout``).
+
+        The adapters run each store call of a request inside its
+        :meth:`~RequestBudget.charged`, so that all of them together wait at most
+        ``request_timeout`` (the store's ``timeout`` unless set).
+        """
+        return RequestBudget(self._rules.request_timeout)
+
+    @property
+    def collection_name(self) -> str:
+        """The name of the sessions collection."""
+        return self._rules.collection
+
+    async def __aenter__(self: _Store) -> _Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def prepare(self) -> None:
+        """Create the indexes and start the sweeper now, not with the first operation.
+
+        The ASGI middleware calls this at application start-up (lifespan).
+        """
+        await self._prepare()
+
+    async def _prepare(self) -> None:
+        # Indexes and the sweeper start with the first operation, not in
+        # __init__, so constructing a store never waits on the network.
+        if self._prepared:
+            return
+        async with self._prepare_lock:
+            if self._prepared:
+                return
+            if self._rules.create_indexes:
+                await self.ensure_indexes()
+            if self._ticker is not None:
+                self._ticker.start()
+            self._prepared = True
+
+    async def ensure_indexes(self) -> None:
+        """Create the TTL and per-user indexes this configuration uses.
+
+        Idempotent; an identical existing index (under any name) is accepted.
+
+        Raises:
+            IndexConflict: an index with our name or key has other options.
+            IndexPermissionError: the user may not create indexes.
+            StoreUnavailable: the database did not answer in time.
+        """
+        rules = self._rules
+        wanted = []
+        if rules.auto_remove == "native":
+            wanted.append(EXPIRES_INDEX)
+        if rules.user_path is not None:
+            wanted.append(USER_INDEX)
+        if not wanted:
+            return
+        with guarded(rules.timeout):
+            try:
+                existing = await (await self._collection.list_indexes()).to_list()
+            except OperationFailure as exc:
+                if exc.code != 13:  # Unauthorized: try to create, and say so if refused
+                    raise
+                existing = []
+            for spec in indexes_to_create(wanted, existing):
+                options = {k: v for k, v in spec.items() if k not in ("key", "name")}
+                try:
+                    await self._collection.create_index(
+                        list(spec["key"].items()), name=spec["name"], **options
+                    )
+                except OperationFailure as exc:
+                    if exc.code == 13:
+                        raise IndexPermissionError(
+                            f"not allowed to create index {spec['name']!r}: run "
+                            "`mongosession ensure-indexes` as a user who may, then pass "
+                            "create_indexes=False"
+                        ) from exc
+                    if exc.code in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
+                        raise IndexConflict(str(exc)) from exc
+                    raise
+
+    async def _find(self, query: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        await self._prepare()
+        sessions: dict[str, dict[str, Any]] = {}
+        with guarded(self._rules.timeout):
+            async for doc in self._collection.find(query):
+                loaded = self._rules.load(doc)
+                if loaded is not None:
+                    sessions[doc["_id"]] = loaded
+        return sessions
+
+    async def _remove_expired(self) -> int:
+        with guarded(self._rules.timeout):
+            result = await self._collection.delete_many({"expires": {"$lte": _clock.now()}})
+        return result.deleted_count
+
+    def watch(
+        self,
+        *,
+        pre_images: bool = True,
+        resume_after: Mapping[str, Any] | None = None,
+        max_await: float = 1.0,
+    ) -> AsyncSessionEvents:
+        """Follow sessions as they end: expired, destroyed, revoked, flagged.
+
+        Returns :class:`AsyncSessionEvents`, an iterator of :class:`SessionEvent`
+        over a change stream; it needs a replica set or a sharded cluster.
+        Telling a TTL expiry from an explicit delete needs the collection's
+        pre-images (``changeStreamPreAndPostImages``, MongoDB 6.0+), asked for
+        unless ``pre_images=False``; without them a delete is ``"deleted"``.
+        ``resume_after`` takes a ``resume_token`` to go on where a stream
+        stopped; ``max_await`` bounds each wait for the server (seconds).
+        Example::
+
+            async with store.watch() as events:
+                async for event in events:
+                    print(event.kind, event.sid, event.user)
+
+        Raises:
+            ChangeStreamsUnsupported: the server is a standalone ``mongod``.
+        """
+        return AsyncSessionEvents(
+            self._collection,
+            timeout=self._rules.timeout,
+            pre_images=pre_images,
+            resume_after=resume_after,
+            max_await=max_await,
+        )
+
+    async def close(self) -> None:
+        """Stop the sweeper and close the client if the store made it."""
+        if self._ticker is not None:
+            await self._ticker.stop()
+        if self._owns_client:
+            await self._client.close()

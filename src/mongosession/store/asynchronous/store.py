@@ -1,0 +1,337 @@
+"""The store: express-session's store API over one MongoDB collection.
+
+This file is a source: its blocking twin under ``store/synchronous/`` is generated
+by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from mongosession import _clock
+from mongosession._errors import (
+    SessionConflict,
+    SessionIdCollision,
+)
+from mongosession._ids import sid_digest
+from mongosession._log import log
+from mongosession.store.asynchronous.base import ID
+from mongosession.store.asynchronous.users import AsyncUserSessions
+from mongosession.store.documents import LIVENESS, StoredSession
+from mongosession.store.errors import guarded
+from mongosession.store.merge import MERGE_ATTEMPTS, merge_changes
+from mongosession.store.rules import (
+    remember,
+)
+
+_UNSET: Any = object()
+
+
+class AsyncMongoStore(AsyncUserSessions):
+    """Server-side sessions in a MongoDB collection, express-session's store API.
+
+    Documents are the ones connect-mongo 6 writes, so Node and Python apps can
+    share them. Example::
+
+        store = AsyncMongoStore(uri="mongodb://localhost:27017/app", ttl=3600)
+        await store.set(sid, {"cookie": {...}, "user": "alice"})
+        session = await store.get(sid)
+
+    Pass ``uri`` (the store makes, and ``close()`` closes, its own client) or
+    ``client`` (yours, never closed by the store); the database is ``db_name``
+    or the URI's. Durations are seconds. See the options page of the docs for
+    every argument.
+    """
+
+    async def get(self, sid: str) -> StoredSession | None:
+        """Return the live session ``sid``, or None.
+
+        Never returns an expired, flagged or over-age session, whether or not
+        MongoDB's TTL monitor has removed it yet. A corrupt payload is logged and
+        reported as None.
+        """
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        await self._prepare()
+        with guarded(rules.timeout):
+            # By _id alone (the server's fast path); liveness is checked here.
+            doc = await self._collection.find_one({"_id": storage_id})
+        if doc is None:
+            return None
+        if not rules.is_live(doc, _clock.now()):
+            rules.unreadable(doc)  # logs a date out of range (read as no session)
+            return None
+        return rules.load(doc)
+
+    async def set(self, sid: str, session: Mapping[str, Any]) -> None:
+        """Write ``session`` (express-session's ``set``: insert or replace).
+
+        A session flagged by ``destroy`` with ``delete_flags`` is never
+        re-created nor un-flagged. Use :meth:`save` for a session you loaded,
+        so that one destroyed meanwhile stays destroyed.
+
+        Raises:
+            SessionTooLarge: over ``max_size``; nothing was written.
+            SessionEncodingError: a value the codec cannot hold.
+        """
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        stored = rules.encode(session, storage_id)
+        now = _clock.now()
+        query = rules.set_filter(storage_id)
+        hint = ID if len(query) > 1 else None  # a hint on _id alone loses the fast path
+        update = rules.write_update(session, stored, now, upsert=True)
+        user = rules.gained_user(session, None, storage_id)
+        if user is not None:
+            update = rules.with_user_since(update, now)
+        await self._prepare()
+        await self._check_session_limit(storage_id, user)
+        with guarded(rules.timeout):
+            try:
+                result = await self._collection.update_one(query, update, upsert=True, hint=hint)
+                created = result.upserted_id is not None
+            except DuplicateKeyError:
+                # The _id exists but the filter missed it: flagged deleted (left
+                # alone), or inserted concurrently (updated now, without upsert).
+                result = await self._collection.update_one(query, update, hint=hint)
+                created = False
+                if not result.matched_count:
+                    log.info("not re-creating deleted session %s", sid_digest(sid))
+                    return
+        await self._apply_session_limit(storage_id, user, created=created)
+        remember(session, rules, now, stored)
+        self._emit("create" if created else "update", sid)
+        self._emit("set", sid)
+
+    async def create(self, sid: str, session: Mapping[str, Any]) -> None:
+        """Insert a new session; never overwrites an existing id.
+
+        Raises:
+            SessionIdCollision: ``sid`` exists already (pick a new id).
+        """
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        stored = rules.encode(session, storage_id)
+        now = _clock.now()
+        document = rules.new_document(storage_id, session, stored, now)
+        user = rules.gained_user(session, None, storage_id)
+        if user is not None:
+            document["userSince"] = now
+        await self._prepare()
+        await self._check_session_limit(storage_id, user)
+        with guarded(rules.timeout):
+            try:
+                await self._collection.insert_one(document)
+            except DuplicateKeyError:
+                raise SessionIdCollision("session id exists already") from None
+        await self._apply_session_limit(storage_id, user, created=True)
+        remember(session, rules, now, stored)
+        self._emit("create", sid)
+        self._emit("set", sid)
+
+    async def save(self, sid: str, session: Mapping[str, Any], *, revision: Any = _UNSET) -> bool:
+        """Update a session that exists; never creates one.
+
+        Returns False, writing nothing, when the session is gone (destroyed,
+        revoked, flagged, expired). With a ``revision`` (the one a
+        :class:`StoredSession` from :meth:`get` carries, the default for one),
+        a concurrent change to other keys is merged in rather than overwritten.
+
+        Raises:
+            SessionConflict: another writer changed one of the same keys.
+            SessionTooLarge: over ``max_size``; nothing was written.
+        """
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        if revision is _UNSET:
+            revision = session.revision if isinstance(session, StoredSession) else None
+        base = None
+        data: Mapping[str, Any] = session
+        user = rules.gained_user(session, revision, storage_id)
+        await self._prepare()
+        await self._check_session_limit(storage_id, user)
+        for _attempt in range(MERGE_ATTEMPTS):
+            stored = rules.encode(data, storage_id)
+            now = _clock.now()
+            query = rules.live_filter(now, _id=storage_id)
+            if revision is not None:
+                query["session"] = revision
+            update = rules.write_update(data, stored, now, upsert=False)
+            if user is not None:
+                update = rules.with_user_since(update, now)
+            with guarded(rules.timeout):
+                result = await self._collection.update_one(query, update, hint=ID)
+                if result.matched_count:
+                    break
+                if revision is None:
+                    return False
+                doc = await self._collection.find_one(rules.live_filter(now, _id=storage_id))
+            current = None if doc is None else rules.load(doc)
+            if current is None:
+                return False
+            if base is None:
+                base = rules.decode(revision, storage_id)
+            data = merge_changes(base, session, current)
+            revision = current.revision
+        else:
+            raise SessionConflict([])
+        await self._apply_session_limit(
+            storage_id, user, created=False, written=stored, before=revision
+        )
+        if isinstance(session, StoredSession) and data is not session:
+            session.clear()
+            session.update(data)
+        remember(session, rules, now, stored)
+        self._emit("update", sid)
+        self._emit("set", sid)
+        return True
+
+    async def touch(self, sid: str, session: Mapping[str, Any]) -> None:
+        """Move the session's expiry forward without rewriting its data.
+
+        Inside the ``touch_after`` window of the session's last write this
+        sends nothing at all. A session that is gone is left gone, quietly.
+        """
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        if not isinstance(session, Mapping):
+            raise TypeError(f"a session must be a mapping, not {type(session).__name__}")
+        now = _clock.now()
+        if not rules.touch_is_due(session, now):
+            return
+        update = rules.touch_update(session, now)
+        await self._prepare()
+        with guarded(rules.timeout):
+            result = await self._collection.update_one(
+                rules.live_filter(now, _id=storage_id), update, hint=ID
+            )
+        if result.matched_count:
+            remember(session, rules, now)
+            self._emit("touch", sid)
+
+    async def destroy(self, sid: str) -> bool:
+        """Delete the session (flag it, with ``delete_flags``).
+
+        Returns whether it was live until now: False when it had ended already
+        (destroyed, revoked, flagged, expired) or never existed.
+        """
+        storage_id = await self._end(sid)
+        self._emit("destroy", sid)
+        return storage_id is not None
+
+    async def _end(self, sid: str) -> str | None:
+        # Delete (or flag) ``sid`` in one command that also returns what it was:
+        # its stored _id when it was live, else None.
+        rules = self._rules
+        storage_id = rules.storage_id(sid)
+        await self._prepare()
+        with guarded(rules.timeout):
+            if rules.delete_flags:
+                doc = await self._collection.find_one_and_update(
+                    {"_id": storage_id},
+                    rules.flag_update(_clock.now()),
+                    projection=LIVENESS,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            else:
+                doc = await self._collection.find_one_and_delete(
+                    {"_id": storage_id}, projection=LIVENESS
+                )
+        return storage_id if doc is not None and rules.is_live(doc, _clock.now()) else None
+
+    async def regenerate(self, old_sid: str, new_sid: str, session: Mapping[str, Any]) -> bool:
+        """Move a live session to a new id: insert ``session`` as ``new_sid``, end ``old_sid``.
+
+        Returns False, leaving nothing written, when ``old_sid`` was no longer
+        live (logged out, revoked, expired while a request held it): a session
+        that ended never comes back under another id. The new record exists
+        before the old one ends, so a concurrent "log out everywhere"
+        (:meth:`destroy_user`) ends one or the other, and then this fails.
+
+        Raises:
+            SessionIdCollision: ``new_sid`` exists already (pick a new id).
+            SessionLimitReached: a login over ``max_sessions_per_user``
+                (``on_session_limit="refuse"``); the replaced session does not count.
+        """
+        rules = self._rules
+        new_id = rules.storage_id(new_sid)
+        old_id = rules.storage_id(old_sid)
+        stored = rules.encode(session, new_id)
+        now = _clock.now()
+        document = rules.new_document(new_id, session, stored, now)
+        user = rules.gained_user(session, None, new_id)
+        if user is not None:
+            document["userSince"] = now
+        await self._prepare()
+        await self._check_session_limit(new_id, user, replaced=old_id)
+        with guarded(rules.timeout):
+            try:
+                await self._collection.insert_one(document)
+            except DuplicateKeyError:
+                raise SessionIdCollision("session id exists already") from None
+        if await self._end(old_sid) is None:
+            with guarded(rules.timeout):
+                await self._collection.delete_one({"_id": new_id})
+            log.info("not regenerating ended session %s", sid_digest(old_sid))
+            return False
+        self._emit("destroy", old_sid)
+        await self._apply_session_limit(new_id, user, created=True)
+        remember(session, rules, now, stored)
+        self._emit("create", new_sid)
+        self._emit("set", new_sid)
+        return True
+
+    async def all(self) -> dict[str, dict[str, Any]]:
+        """Every live session, keyed by stored ``_id`` (the id after ``transform_id``)."""
+        return await self._find(self._rules.live_filter(_clock.now()))
+
+    async def length(self) -> int:
+        """The number of live sessions (expired and flagged ones not counted)."""
+        rules = self._rules
+        await self._prepare()
+        with guarded(rules.timeout):
+            return await self._collection.count_documents(rules.live_filter(_clock.now()))
+
+    async def clear(self) -> None:
+        """Delete every session (flag them all, with ``delete_flags``); indexes stay."""
+        if self._rules.delete_flags:
+            await self.flag_deletion()
+            return
+        await self._prepare()
+        with guarded(self._rules.timeout):
+            await self._collection.delete_many({})
+
+    async def flag_deletion(self, sid: str | None = None) -> int:
+        """Flag one session, or every session, as deleted; return how many.
+
+        A flagged session is invisible to reads and is never written again;
+        :meth:`cleanup` removes it later.
+        """
+        rules = self._rules
+        query: dict[str, Any] = {"deleted": {"$ne": True}}
+        if sid is not None:
+            query["_id"] = rules.storage_id(sid)
+        await self._prepare()
+        with guarded(rules.timeout):
+            result = await self._collection.update_many(query, rules.flag_update(_clock.now()))
+        return result.modified_count
+
+    async def cleanup(self, older_than: float = 0) -> int:
+        """Delete flagged and expired sessions; return how many.
+
+        ``older_than`` (seconds) spares sessions flagged more recently, so that a
+        request still holding one finishes before the document goes (the flag is
+        what stops that request writing it back).
+        """
+        now = _clock.now()
+        cutoff = _clock.after(now, -older_than)
+        flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
+        query = {"$or": [flagged, {"expires": {"$lte": now}}]}
+        await self._prepare()
+        with guarded(self._rules.timeout):
+            result = await self._collection.delete_many(query)
+        return result.deleted_count

@@ -1,0 +1,1 @@
+"""Helpers for testing with a real MongoDB: a local ``mongod`` from the ``server`` extra."""
