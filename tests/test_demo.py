@@ -19,6 +19,9 @@ import pytest
 
 from tests._servers import python, serving
 
+#: A MongoDB that is not there: MONGODB_URI as a user's shell may have it set.
+NOWHERE = "mongodb://127.0.0.1:1/real_app"
+
 
 class Demo:
     """A running `mongosession demo`: its URL and its output file."""
@@ -29,11 +32,17 @@ class Demo:
 
 
 @contextmanager
-def running_demo(data_dir: Path, uri: str | None) -> Iterator[Demo]:
-    """`python -m mongosession demo` on a free port; MONGODB_URI unset when ``uri`` is None."""
+def running_demo(data_dir: Path, uri: str | None, *extra: str) -> Iterator[Demo]:
+    """`python -m mongosession demo` on a free port, on ``--uri`` (its own server if None).
+
+    ``MONGODB_URI`` is set to a server that does not exist, which the demo must ignore.
+    """
     log = data_dir.parent / f"{data_dir.name}.log"
     command = python("-m", "mongosession", "demo", "--port", "{port}", "--data-dir", str(data_dir))
-    with serving(command, mongodb_uri=uri, log=log, timeout=60) as url:
+    if uri is not None:
+        command += ["--uri", uri]
+    command += list(extra)
+    with serving(command, mongodb_uri=NOWHERE, log=log, timeout=60) as url:
         yield Demo(url, log)
 
 
@@ -194,3 +203,127 @@ def test_a_real_browser_logs_in_counts_and_logs_out(demo: Demo, tmp_path: Path) 
         assert fresh["value"] != cookie["value"]  # a new session, new id
     finally:
         driver.quit()
+
+
+# -- a demo that cannot surprise (issue 14) ------------------------------------------------------
+
+
+def run_demo(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """``mongosession demo`` run to its end (it exits at once when it cannot start)."""
+    import subprocess
+
+    full_env = {**os.environ, "MONGODB_URI": NOWHERE, **(env or {})}
+    return subprocess.run(
+        python("-m", "mongosession", "demo", *args),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_demo_never_reads_mongodb_uri_and_prints_its_own(tmp_path: Path, test_uri: str) -> None:
+    # MONGODB_URI points at a "real app" that is not there; the demo uses --uri only,
+    # and says which MongoDB it uses, with a command line ready to look at it.
+    with running_demo(tmp_path / "demo", test_uri) as demo, browser_client(demo) as client:
+        client.post("/login", data={"user": "alice"})
+        output = demo.log.read_text()
+    assert f"MongoDB: {test_uri}" in output
+    [command] = [line for line in output.splitlines() if line.startswith("command line: ")]
+    import shlex
+    import subprocess
+
+    argv = shlex.split(command.removeprefix("command line: "))
+    assert argv[:3] == ["mongosession", "--uri", test_uri]
+    listed = subprocess.run(
+        python("-m", "mongosession", *argv[1:]),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "alice" in listed.stdout
+
+
+def test_the_demo_refuses_a_database_with_sessions_it_did_not_create(
+    tmp_path: Path, test_uri: str, db: Any
+) -> None:
+    db.sessions.insert_one({"_id": "a-real-users-session", "session": "{}"})
+    refused = run_demo("--port", "1", "--data-dir", str(tmp_path / "demo"), "--uri", test_uri)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    [line] = refused.stderr.splitlines()
+    assert "holds sessions the demo did not create" in line
+    assert "--force" in line
+    assert db.sessions.count_documents({}) == 1  # untouched
+    # With --force it starts (and marks the database as the demo's).
+    with running_demo(tmp_path / "forced", test_uri, "--force") as demo:
+        assert "open http://" in demo.log.read_text()
+    assert db.mongosession_demo.count_documents({}) == 1
+
+
+def test_a_busy_port_is_one_line_before_anything_is_served(tmp_path: Path, test_uri: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_demo("--port", str(port), "--data-dir", str(tmp_path / "d"), "--uri", test_uri)
+    assert result.returncode == 2
+    assert result.stdout == ""  # nothing said to be served
+    assert result.stderr.splitlines() == [
+        f"mongosession demo: port {port} on 127.0.0.1 is in use: pass --port"
+    ]
+
+
+def test_a_data_folder_in_use_is_one_line(tmp_path: Path, test_uri: str) -> None:
+    data_dir = tmp_path / "shared"
+    with running_demo(data_dir, test_uri):
+        second = run_demo("--port", "0", "--data-dir", str(data_dir), "--uri", test_uri)
+    assert second.returncode == 2
+    assert second.stdout == ""
+    [line] = second.stderr.splitlines()
+    assert line.startswith(f"mongosession demo: another demo is using {data_dir}")
+
+
+def test_the_demo_keeps_its_data_in_the_cache_folder_and_its_server_has_no_test_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("checks the demo's own server; MONGODB_URI is set")
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    log = tmp_path / "demo.log"
+    command = python("-m", "mongosession", "demo", "--port", "{port}")
+    with serving(command, mongodb_uri=NOWHERE, log=log, timeout=60):
+        output = log.read_text().splitlines()
+    data_dir = tmp_path / "cache" / "mongosession" / "demo"
+    assert f"started a local MongoDB 6.0.5 (data in {data_dir / 'db'})" in output
+    assert (data_dir / "db").is_dir()
+    [uri] = [line.removeprefix("MongoDB: ") for line in output if line.startswith("MongoDB: ")]
+    # Started again on the same data, it is the demo's server: no failCommand there.
+    with running_demo(data_dir, None) as again:
+        [uri] = [
+            line.removeprefix("MongoDB: ")
+            for line in again.log.read_text().splitlines()
+            if line.startswith("MongoDB: ")
+        ]
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        try:
+            with pytest.raises(OperationFailure):
+                client.admin.command("configureFailPoint", "failCommand", mode="off")
+        finally:
+            client.close()
+
+
+def test_demo_help_is_plain_text() -> None:
+    result = run_demo("--help")
+    assert result.returncode == 0
+    assert "``" not in result.stdout
+    assert "--uri" in result.stdout
+    assert "MONGODB_URI" in result.stdout

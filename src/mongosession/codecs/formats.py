@@ -123,9 +123,8 @@ def unescape_key(key: str) -> str:
     return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group()], key)
 
 
-#: Values with nothing inside to escape, returned before any slower check: a 16 KB
-#: session holds hundreds of them, and an ABC ``isinstance`` on each one showed up
-#: as most of the codec's time in the benchmarks.
+#: Values with nothing inside to escape, returned before any slower check (an ABC
+#: ``isinstance``): a large session holds hundreds of them.
 _ATOMS = frozenset({str, int, float, bool, type(None), datetime})
 
 

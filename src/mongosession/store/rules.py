@@ -284,11 +284,10 @@ class StoreRules:
     def is_live(self, doc: Mapping[str, Any], now: datetime) -> bool:
         """:meth:`live_filter`'s test, in Python, for a document read by ``_id`` alone.
 
-        A read by ``_id`` alone takes the server's fast path for ``_id`` lookups;
-        any other condition in the filter costs the server about a third more per
-        read (measured with ``bench/``). The rules are the query's, including
-        MongoDB's: only dates compare with dates, and an array matches when one of
-        its elements does.
+        A read by ``_id`` alone takes the server's fast path for ``_id`` lookups,
+        which any other condition in the filter would leave (docs/benchmarks.md).
+        The rules are the query's, including MongoDB's: only dates compare with
+        dates, and an array matches when one of its elements does.
         """
         if "expires" in doc and not any_date(doc["expires"], lambda t: t > now):
             return False
@@ -429,8 +428,7 @@ class StoreRules:
 
         With ``delete_flags`` the filter excludes a flagged document, which the
         upsert then leaves exactly as it is. Without, it is ``_id`` alone, the
-        server's fast path for ``_id`` lookups (a second condition costs the server
-        about 50 µs per write, measured with ``bench/``): a document flagged by
+        server's fast path for ``_id`` lookups: a document flagged by
         ``flag_deletion()`` or ``mongosession revoke --flag`` may get the new data,
         but never loses its flag (no update here writes ``deleted``), so it stays
         invisible to every read and write filter and ``cleanup()`` removes it.

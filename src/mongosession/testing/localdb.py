@@ -143,6 +143,7 @@ class LocalMongod:
     which is kept across :meth:`stop`/:meth:`start`) to restart on persistent data.
     ``repl_set`` makes it a single-node replica set (initiated on first start) for
     transactions and change streams.  ``extra_params`` become ``--setParameter k=v``.
+    ``test_commands`` enables the server's test commands (``failCommand``), for tests.
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class LocalMongod:
         startup_timeout: float = 30.0,
         cache_size_gb: float | None = 0.25,
         extra_args: Sequence[str] = (),
+        test_commands: bool = True,
     ) -> None:
         self.dbpath = Path(dbpath)
         self.repl_set = repl_set
@@ -169,6 +171,7 @@ class LocalMongod:
         self.cache_size_gb = cache_size_gb
         self._port = port
         self.extra_args = list(extra_args)
+        self.test_commands = test_commands
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- properties -----------------------------------------------------------------
@@ -211,12 +214,12 @@ class LocalMongod:
             "--logpath",
             str(self.log_path),
             "--logappend",
-            "--setParameter",
-            "enableTestCommands=1",
             # Full-time diagnostic data capture costs CPU and disk; useless in tests.
             "--setParameter",
             "diagnosticDataCollectionEnabled=false",
         ]
+        if self.test_commands:  # failCommand and the like: for tests, never for the demo
+            args += ["--setParameter", "enableTestCommands=1"]
         if self.cache_size_gb is not None:
             args += ["--wiredTigerCacheSizeGB", str(self.cache_size_gb)]
         if self.repl_set:
