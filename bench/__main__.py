@@ -1,13 +1,16 @@
 """``python -m bench``: every benchmark, one command, ratios against baselines run alongside.
 
-    python -m bench                      # everything (about 6 minutes on 2 cores)
-    python -m bench --quick              # a smoke run in well under a minute
+    python -m bench                      # everything (about 15 minutes on 2 cores)
+    python -m bench --quick              # a smoke run of about a minute
     python -m bench --only store,http    # some sections
+    python -m bench --only http --connections 8,64 --duration 3 --rounds 3
     python -m bench --markdown out.md    # also write the tables as Markdown
 
 Starts its own ``mongod`` (the ``server`` extra) unless ``MONGODB_URI`` is set, and
 stops it at the end. Needs the ``bench`` extra for the HTTP section; stacks whose
-software is missing are left out and named. Run it from the repository root.
+software is missing are left out and named. The HTTP section drives the servers
+with ``wrk`` (Debian's package) and falls back to ``bench/loadgen.py`` without it;
+the report says which ran. Run it from the repository root.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ PACKAGES = (
     "flask-session",
     "msgspec",
     "gunicorn",
+    "django",
 )
 NODE_PACKAGES = ("express", "express-session", "connect-mongo", "mongodb")
 
@@ -101,7 +105,21 @@ def environment(uri: str) -> list[str]:
             if manifest.exists():
                 found.append(f"{name} {json.loads(manifest.read_text())['version']}")
         lines.append("- " + ", ".join(found))
+    wrk = web.wrk_version()
+    lines.append(
+        f"- {wrk}" if wrk else "- wrk: not installed (the HTTP section uses bench/loadgen.py)"
+    )
     return lines
+
+
+def _numbers(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}: comma-separated whole numbers") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{what}: at least one number, each 1 or more")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,13 +132,45 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--markdown", type=Path, help="write the report as Markdown here too")
     parser.add_argument(
-        "--duration", type=float, default=3.0, help="HTTP: seconds measured per run"
+        "--duration",
+        type=float,
+        default=3.0,
+        help="HTTP: seconds measured per run (wrk takes whole seconds: rounded up)",
     )
-    parser.add_argument("--connections", type=int, default=8, help="HTTP: concurrent connections")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="HTTP: seconds of warm-up per stack and level"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="HTTP: measured runs per stack, workload and level"
+    )
+    parser.add_argument(
+        "--connections",
+        type=lambda text: _numbers(text, "--connections"),
+        default=None,
+        help="HTTP: comma-separated connection counts (default 8,64; --quick: 8)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(web.DEFAULT_WORKLOADS),
+        help=f"HTTP: comma-separated, of {', '.join(web.WORKLOADS)}",
+    )
+    parser.add_argument(
+        "--stacks", default=None, help="HTTP: comma-separated stack keys (default: all found)"
+    )
+    parser.add_argument(
+        "--tool",
+        choices=("auto", "wrk", "loadgen"),
+        default="auto",
+        help="HTTP load generator: wrk when installed (auto), or the asyncio fallback",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="HTTP: wrk threads (-t)")
     parser.add_argument(
         "--background", type=int, default=10_000, help="HTTP: other sessions stored"
     )
     args = parser.parse_args(argv)
+    workloads = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
+    if set(workloads) - set(web.WORKLOADS):
+        parser.error(f"unknown workloads: {', '.join(sorted(set(workloads) - set(web.WORKLOADS)))}")
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
@@ -148,14 +198,19 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "profile":
                 section = profile.run(db_uri, requests=100 if args.quick else 1500)
             else:
+                default_levels = (8,) if args.quick else web.DEFAULT_CONNECTIONS
                 section = web.run(
                     uri,
                     mongod_pid=mongod_pid,
-                    connections=args.connections,
-                    warmup=0.3 if args.quick else 1.0,
-                    duration=0.5 if args.quick else args.duration,
-                    rounds=1 if args.quick else 3,
+                    workloads=workloads,
+                    connections=args.connections or default_levels,
+                    warmup=0.0 if args.quick else args.warmup,
+                    duration=1.0 if args.quick else args.duration,
+                    rounds=1 if args.quick else args.rounds,
                     background=100 if args.quick else args.background,
+                    only=None if args.stacks is None else tuple(args.stacks.split(",")),
+                    tool=args.tool,
+                    threads=args.threads,
                 )
             sections.append(section)
             _print(section)

@@ -1,44 +1,22 @@
-"""A small HTTP/1.1 load generator on raw asyncio streams.
+"""The fallback load generator, on raw asyncio streams: used when ``wrk`` is not installed.
 
-Each virtual user holds one connection (kept alive when the server allows it,
-reopened when the server closes it, as gunicorn's sync worker does) and one cookie
-jar of one cookie, logs in once, then loops over its workload's requests. Only
-requests that complete inside the measurement window count; callbacks at the
-window's two ends let the caller snapshot server CPU and database counters.
+``python -m bench`` drives the HTTP section with ``wrk`` (see ``bench/web.py``);
+this one runs only without it (or with ``--tool loadgen``), and the report says
+so. It sends what the wrk script sends: one route, each virtual user with one of
+the stack's session cookies (made at log-in by the harness). Each virtual user
+holds one connection, kept alive when the server allows it and reopened when the
+server closes it (as gunicorn's sync worker does). Only requests that complete
+inside the measurement window count; callbacks at the window's two ends let the
+caller snapshot server CPU and database counters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-#: workload name -> what each virtual user sends
-WORKLOADS: dict[str, str] = {
-    "none": "no session: GET /health without a cookie (the framework alone; 0 commands expected)",
-    "read": "read-heavy: GET /read (the session is read, not modified, so it is touched)",
-    "write": "write-heavy: POST /write (the session is modified and rewritten)",
-    "mixed": "90/10 mixed: 90% GET /read, 10% POST /write",
-    "churn": "login churn: POST /login (regenerate: old record deleted, new one created)",
-}
-
-
-def next_request(workload: str, rng: random.Random, user: str) -> tuple[str, str]:
-    """The method and target of a virtual user's next request."""
-    if workload == "none":
-        return "GET", "/health"
-    if workload == "read":
-        return "GET", "/read"
-    if workload == "write":
-        return "POST", "/write"
-    if workload == "mixed":
-        return ("POST", "/write") if rng.random() < 0.10 else ("GET", "/read")
-    if workload == "churn":
-        return "POST", f"/login?user={user}"
-    raise ValueError(f"unknown workload {workload!r}")
 
 
 @dataclass
@@ -63,10 +41,10 @@ class LoadResult:
 class Connection:
     """One keep-alive HTTP/1.1 connection with a one-cookie jar."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, cookie: str | None = None) -> None:
         self.host = host
         self.port = port
-        self.cookie: str | None = None
+        self.cookie = cookie
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -139,38 +117,35 @@ class Connection:
 
 async def run_load(
     port: int,
-    workload: str,
+    method: str,
+    target: str,
     *,
+    cookies: Sequence[str],
     connections: int,
     warmup: float,
     duration: float,
     on_start: Callable[[], None],
     on_stop: Callable[[], None],
     host: str = "127.0.0.1",
-    seed: int = 7,
 ) -> LoadResult:
-    """Drive ``workload`` with ``connections`` virtual users; measure ``duration`` seconds."""
+    """``connections`` virtual users send ``method target``; measure ``duration`` seconds.
+
+    Virtual user ``i`` presents ``cookies[i % len(cookies)]`` (none if empty).
+    """
     result = LoadResult()
     measuring = False
     stopping = False
 
     async def user(index: int) -> None:
-        conn = Connection(host, port)
-        rng = random.Random(seed * 1000 + index)
-        name = f"u{index}"
+        conn = Connection(host, port, cookies[index % len(cookies)] if cookies else None)
         try:
-            if workload != "none":
-                status, _ = await conn.request("POST", f"/login?user={name}")
-                if status != 200:
-                    raise RuntimeError(f"login failed with HTTP {status}")
             while not stopping:
-                method, target = next_request(workload, rng, name)
                 started = time.perf_counter()
-                status, cookies = await conn.request(method, target)
+                status, set_cookies = await conn.request(method, target)
                 if measuring:
                     result.latencies.append(time.perf_counter() - started)
                     result.statuses[status] += 1
-                    result.set_cookies += cookies
+                    result.set_cookies += set_cookies
         finally:
             conn.close()
 

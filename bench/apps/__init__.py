@@ -1,10 +1,19 @@
-"""The applications the HTTP benchmark serves: the same four routes in each.
+"""The applications the HTTP benchmark serves: the same five routes in each.
 
-- ``POST /login?user=NAME``: regenerate the session (new id, old record deleted),
-  then store the user, a small profile and a counter;
-- ``GET /read``: read the user (the session is not modified, so it is touched);
-- ``POST /write``: increment the counter (the session is rewritten);
+- ``POST /login?user=NAME``: start a session (regenerated: a new id) holding the
+  user, a small profile and a counter; the harness logs in once per cookie it
+  hands the load generator;
+- ``GET /read``: read the user; the session is not modified and, inside the
+  store's ``touch_after`` window, not written either (one read);
+- ``GET /touch``: read the user, and move the session's expiry (one read, one
+  write): a read outside ``touch_after``, or Django's save of an unmodified session;
+- ``POST /write``: increment the counter (one read, one write of the session);
 - ``GET /health``: no session use at all.
+
+A store whose touch policy is a setting (``touch_after`` in mongosession and
+connect-mongo) serves ``/touch`` with a second instance of its session layer on
+the same collection and client, configured with ``touch_after=0``; the other
+routes use ``touch_after = BENCH_TOUCH_AFTER`` (a day by default).
 
 Configuration comes from the environment: ``BENCH_DB_URI`` (with the database),
 ``BENCH_SECRET``, ``BENCH_MAX_AGE`` (seconds) and ``BENCH_TOUCH_AFTER`` (seconds).
@@ -22,7 +31,8 @@ if TYPE_CHECKING:
 URI = os.environ.get("BENCH_DB_URI", "")
 SECRET = os.environ.get("BENCH_SECRET", "bench secret")
 MAX_AGE = float(os.environ.get("BENCH_MAX_AGE", "86400"))
-TOUCH_AFTER = float(os.environ.get("BENCH_TOUCH_AFTER", "0"))
+#: The ``touch_after`` of every route but ``/touch`` (which uses 0).
+TOUCH_AFTER = float(os.environ.get("BENCH_TOUCH_AFTER", "86400"))
 
 
 def profile(user: str) -> dict[str, Any]:
@@ -36,7 +46,11 @@ def profile(user: str) -> dict[str, Any]:
 
 
 def add_flask_routes(app: Flask, regenerate: Callable[[], object]) -> None:
-    """The four routes on a Flask ``app``; ``regenerate()`` is each library's own call."""
+    """The routes on a Flask ``app``; ``regenerate()`` is each library's own call.
+
+    ``/touch`` reads like ``/read``: whether it writes is the session layer's
+    configuration (see the module's docstring).
+    """
     from flask import request, session
 
     @app.post("/login")
@@ -50,6 +64,10 @@ def add_flask_routes(app: Flask, regenerate: Callable[[], object]) -> None:
 
     @app.get("/read")
     def read() -> str:
+        return str(session.get("user", "anonymous"))
+
+    @app.get("/touch")
+    def touch() -> str:
         return str(session.get("user", "anonymous"))
 
     @app.post("/write")

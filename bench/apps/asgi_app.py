@@ -1,6 +1,14 @@
-"""mongosession on Starlette (served by uvicorn): ``bench.apps.asgi_app:app``."""
+"""mongosession on Starlette (served by uvicorn): ``bench.apps.asgi_app:app``.
+
+Two instances of ``SessionMiddleware`` on one store client: ``/touch`` goes to
+the one whose store has ``touch_after=0`` (every read moves the expiry), every
+other path to the one with ``touch_after = BENCH_TOUCH_AFTER`` (a read inside it
+sends one query and no write).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,17 +45,26 @@ async def health(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-app = Starlette(
-    routes=[
-        Route("/login", login, methods=["POST"]),
-        Route("/read", read),
-        Route("/write", write, methods=["POST"]),
-        Route("/health", health),
-    ]
-)
-app.add_middleware(
-    SessionMiddleware,
-    store=AsyncMongoStore(uri=URI, touch_after=TOUCH_AFTER),
-    secret=SECRET,
-    max_age=MAX_AGE,
-)
+def _app(store: AsyncMongoStore) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/login", login, methods=["POST"]),
+            Route("/read", read),
+            Route("/touch", read),
+            Route("/write", write, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
+    app.add_middleware(SessionMiddleware, store=store, secret=SECRET, max_age=MAX_AGE)
+    return app
+
+
+store = AsyncMongoStore(uri=URI, touch_after=TOUCH_AFTER)
+main = _app(store)
+touching = _app(AsyncMongoStore(client=store.client, touch_after=0))
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/touch`` to the ``touch_after=0`` instance, everything else to the main one."""
+    target = touching if scope.get("path") == "/touch" else main
+    await target(scope, receive, send)

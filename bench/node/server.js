@@ -1,6 +1,9 @@
 // The Node baseline: express + express-session + connect-mongo, one process.
-// The same four routes as bench/apps (see bench/apps/__init__.py), configured as
+// The same routes as bench/apps (see bench/apps/__init__.py), configured as
 // connect-mongo's README shows: resave and saveUninitialized off, a cookie maxAge.
+// touchAfter is the store's setting, so /touch goes through a second
+// express-session on the same collection whose store has touchAfter: 0 (a read
+// moves the expiry); every other route uses touchAfter = BENCH_TOUCH_AFTER.
 "use strict";
 
 const express = require("express");
@@ -9,20 +12,28 @@ const { MongoStore } = require("connect-mongo");
 
 const uri = process.env.BENCH_DB_URI;
 const maxAgeMs = Number(process.env.BENCH_MAX_AGE || "86400") * 1000;
-const touchAfter = Number(process.env.BENCH_TOUCH_AFTER || "0");
+const touchAfter = Number(process.env.BENCH_TOUCH_AFTER || "86400");
 
-const app = express();
-app.set("etag", false);
-app.set("x-powered-by", false);
-app.use(
-  session({
+function sessions(store) {
+  return session({
     secret: process.env.BENCH_SECRET || "bench secret",
     resave: false,
     saveUninitialized: false,
     cookie: { maxAge: maxAgeMs, sameSite: "lax" },
-    store: MongoStore.create({ mongoUrl: uri, collectionName: "sessions", touchAfter }),
-  }),
+    store,
+  });
+}
+
+const mainStore = MongoStore.create({ mongoUrl: uri, collectionName: "sessions", touchAfter });
+const main = sessions(mainStore);
+const touching = sessions(
+  MongoStore.create({ clientPromise: mainStore.clientP, collectionName: "sessions", touchAfter: 0 }),
 );
+
+const app = express();
+app.set("etag", false);
+app.set("x-powered-by", false);
+app.use((req, res, next) => (req.path === "/touch" ? touching : main)(req, res, next));
 
 function profile(user) {
   return { name: `User ${user}`, email: `${user}@example.com`, roles: ["customer"], locale: "en-GB" };
@@ -39,9 +50,12 @@ app.post("/login", (req, res, next) => {
   });
 });
 
-app.get("/read", (req, res) => {
+function read(req, res) {
   res.type("text/plain").send(req.session.user || "anonymous");
-});
+}
+
+app.get("/read", read);
+app.get("/touch", read);
 
 app.post("/write", (req, res) => {
   req.session.n = (req.session.n || 0) + 1;
