@@ -1,13 +1,17 @@
 """Where the examples keep their sessions: ``MONGODB_URI``, or a MongoDB started for them.
 
 Not part of an application: with ``MONGODB_URI`` unset, this starts a throwaway
-``mongod`` from the ``server`` extra (Linux x86_64) so that each example runs
-with one command, and stops it when the example exits.
+``mongod`` from the ``server`` extra (Linux x86-64) so that each example runs
+with one command, and at exit stops it and deletes its data folder. Processes
+forked from the one that started it (gunicorn's workers, with ``--preload``)
+share it; only the starting process stops it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -24,10 +28,21 @@ def database_uri(name: str) -> str:
     if not uri:
         folder = Path(tempfile.mkdtemp(prefix="mongosession-example-"))
         server = LocalMongod(folder / "db", log_path=folder / "mongod.log").start()
-        _servers.append(server)  # kept alive until exit, when LocalMongod stops it
+        _servers.append(server)  # kept alive until exit
+        owner = os.getpid()
+
+        def remove() -> None:
+            if os.getpid() == owner:  # not in a forked worker
+                server.stop(timeout=10)
+                shutil.rmtree(folder, ignore_errors=True)
+
+        atexit.register(remove)
         uri = server.uri
         os.environ["MONGODB_URI"] = uri  # a reloader's or a worker's child uses this one
-        print(f"started a throwaway MongoDB at {uri}", file=sys.stderr)
+        print(
+            f"started a throwaway MongoDB at {uri} (data in {folder}, removed at exit)",
+            file=sys.stderr,
+        )
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # Exit through SystemExit on SIGTERM too, so the atexit hook stops mongod.
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -1,10 +1,14 @@
 """A minimal Django project in one file, with sessions in MongoDB.
 
-    python examples/django_app.py runserver 8000          # Django's development server
-    gunicorn --chdir examples django_app:application      # a production server
-    python examples/django_app.py clearsessions           # manage.py commands work too
+    .venv/bin/python examples/django_app.py runserver 8000 --noreload   # development server
+    .venv/bin/gunicorn --preload -w 2 --chdir examples django_app:application
+    .venv/bin/python examples/django_app.py clearsessions   # manage.py commands work too
 
-Uses ``MONGODB_URI`` when set, else a throwaway local MongoDB. The routes are
+Uses ``MONGODB_URI`` when set, else a throwaway local MongoDB, removed at exit. With
+several gunicorn workers, ``--preload`` makes the master start that MongoDB before it
+forks, so every worker shares it (without ``--preload`` each worker would start its
+own, and a session made by one would be unknown to the others); with ``MONGODB_URI``
+set, ``--preload`` is not needed. The routes are
 those of flask_app.py: ``/``, ``POST /login?user=NAME``, ``/whoami``, ``POST /logout``.
 """
 

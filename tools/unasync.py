@@ -36,6 +36,8 @@ RENAMES = [
     ("AsyncMongoStore", "MongoStore"),
     ("AsyncStoreBase", "StoreBase"),
     ("AsyncUserSessions", "UserSessions"),
+    ("AsyncStoreAdmin", "StoreAdmin"),
+    ("AsyncIterator", "Iterator"),
     ("AsyncTicker", "ThreadTicker"),
     ("AsyncExchange", "Exchange"),
     ("__aenter__", "__enter__"),

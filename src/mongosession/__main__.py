@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mongosession.cli.main import main as _run
+from mongosession.cli import main as _run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

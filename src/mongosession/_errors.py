@@ -12,6 +12,29 @@ class MongoSessionError(Exception):
     """Base class of every error raised by mongosession."""
 
 
+class ConfigurationError(MongoSessionError, ValueError):
+    """An option the store, the session middleware or an adapter cannot work with.
+
+    Raised when the object is made (at start-up), never per request: a bad value
+    (``ttl=0``, ``same_site="none"`` without ``secure``, an empty ``secret``),
+    a missing setting (Flask's ``SECRET_KEY``), or options that contradict each
+    other. A ``ValueError`` too, as these were before it existed. Example::
+
+        try:
+            SessionMiddleware(app, store=store, secret="")
+        except ConfigurationError as exc:
+            sys.exit(f"bad session settings: {exc}")
+    """
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """An option of the wrong type (a blocking store where an async one belongs, say).
+
+    A :class:`ConfigurationError`, and a ``TypeError`` as Python's own calls raise
+    for a wrong argument type (so ``except TypeError`` keeps working).
+    """
+
+
 class StoreUnavailable(MongoSessionError):
     """The database could not be reached, or did not answer within the timeout.
 

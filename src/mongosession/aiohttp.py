@@ -25,7 +25,8 @@ The session is loaded by the first ``get_session`` (one query with a valid
 cookie, none without): a handler that never asks costs nothing. It is saved
 before the response's headers go out, also for a raised ``HTTPFound`` and for
 a response the handler prepares itself (streams, websockets). Nothing is
-saved when the handler fails with an unhandled exception.
+saved when the response's status is 500 or more, or when the handler fails
+with an unhandled exception.
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
+from typing_extensions import Unpack
 
-from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession._errors import ConfigurationTypeError, MongoSessionError, StoreUnavailable
 from mongosession.store.asynchronous.store import AsyncMongoStore
-from mongosession.web.asynchronous.exchange import AsyncExchange
-from mongosession.web.config import SessionConfig
-from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure, log
-from mongosession.web.session import Session
+from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter
+from mongosession.web.config import SessionConfig, SessionOptions
+from mongosession.web.failures import Failure, log
+from mongosession.web.session import AsyncSession, Session
 
-__all__ = ["Session", "get_session", "setup"]
+__all__ = ["AsyncSession", "Session", "SessionOptions", "get_session", "setup"]
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     503: web.HTTPServiceUnavailable,
@@ -58,7 +61,7 @@ class _RequestSession:
 
     def __init__(self, exchange: AsyncExchange) -> None:
         self.exchange = exchange
-        self.session: Session | None = None
+        self.session: AsyncSession | None = None
         self.committed = False
 
 
@@ -69,22 +72,35 @@ _SLOT: Any = (
 )
 
 
-def _error(status: int, text: str) -> web.HTTPException:
-    return _ERRORS[status](text=text, headers={"Cache-Control": "no-store"})
+def _request_header(request: web.Request) -> HeaderGetter:
+    headers = request.headers
+
+    def header(name: str) -> str | None:
+        if name == "cookie":
+            return "; ".join(headers.getall("Cookie", ())) or None
+        return headers.get(name)
+
+    return header
 
 
-def _failure_response(
-    status: int, text: str, extra: list[tuple[str, str]] | None = None
-) -> web.Response:
-    response = web.Response(status=status, text=text, headers={"Cache-Control": "no-store"})
-    for name, value in extra or ():
-        if name != "cache-control":
-            response.headers.add(name, value)
+def _error(failure: Failure) -> web.HTTPException:
+    # The failure as aiohttp's exception, for where a response cannot be returned.
+    return _ERRORS[failure.status](text=failure.text, headers=CIMultiDict(failure.headers))
+
+
+def _failure_response(failure: Failure) -> web.Response:
+    response = web.Response(status=failure.status, text=failure.text)
+    for name, value in failure.headers:
+        response.headers.add(name, value)
     return response
 
 
 def setup(
-    app: web.Application, store: AsyncMongoStore, *, secret: str | list[str], **options: Any
+    app: web.Application,
+    store: AsyncMongoStore,
+    *,
+    secret: str | list[str],
+    **options: Unpack[SessionOptions],
 ) -> None:
     """Give ``app`` sessions: its middleware and its pre-response hook.
 
@@ -92,26 +108,22 @@ def setup(
         app: the application (before it starts).
         store: an :class:`AsyncMongoStore`.
         secret: the signing secret, or a list (the first signs, all verify).
-        **options: the session options (``name``, ``max_age``, ``rolling``,
-            ``secure``, ``same_site``, ``header``, ...): see the options page.
+        **options: the session options (:class:`~mongosession.web.config.SessionOptions`:
+            ``name``, ``max_age``, ``rolling``, ``secure``, ``same_site``,
+            ``header``, ...): see the options page.
+
+    Raises:
+        ConfigurationError: an option that cannot work (a ``TypeError`` too,
+            :class:`~mongosession.ConfigurationTypeError`, for a blocking store).
     """
     if not isinstance(store, AsyncMongoStore):
-        raise TypeError("mongosession.aiohttp needs an AsyncMongoStore")
-    config = SessionConfig(secret=secret, **options)
+        raise ConfigurationTypeError("mongosession.aiohttp needs an AsyncMongoStore")
+    config = SessionConfig.from_options(secret, options)
 
     @web.middleware
     async def mongosession_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        headers = request.headers
-        exchange = AsyncExchange(
-            store,
-            config,
-            cookie_header="; ".join(headers.getall("Cookie", ())) or None,
-            header_value=headers.get(config.header) if config.header else None,
-            secure_request=is_secure(
-                config,
-                https=request.scheme == "https",
-                forwarded_proto=headers.get("X-Forwarded-Proto"),
-            ),
+        exchange = AsyncExchange.for_request(
+            store, config, _request_header(request), https=request.scheme == "https"
         )
         slot = request[_SLOT] = _RequestSession(exchange)
         try:
@@ -119,21 +131,21 @@ def setup(
         except web.HTTPException as exc:  # a redirect after login, say: it carries the cookie
             failure = await _commit(slot, exc)
             if failure is not None:
-                return _failure_response(*failure)
+                return _failure_response(failure)
             raise
         except MongoSessionError as exc:
             # A session call in the handler failed (regenerate, destroy, save...):
             # the same answer as at load and commit; nothing more is saved.
             slot.committed = True
-            failure = failure_status(exc)
+            failure = exchange.failure(exc)
             if failure is None:
                 raise
-            return _failure_response(*failure, exchange.failure_headers(exc))
+            return _failure_response(failure)
         except BaseException:
-            slot.committed = True  # a crashed request saves nothing
+            slot.committed = True  # a handler that raised saves nothing (rules.saves_after)
             raise
         failure = await _commit(slot, response)
-        return response if failure is None else _failure_response(*failure)
+        return response if failure is None else _failure_response(failure)
 
     async def prepare_store(app: web.Application) -> None:
         # Indexes at start-up, so no request pays for them; a database that is
@@ -157,23 +169,19 @@ async def _before_prepare(request: web.Request, response: web.StreamResponse) ->
         return
     failure = await _commit(slot, response)
     if failure is not None:
-        raise _error(*failure)
+        raise _error(failure)
 
 
 async def _commit(
     slot: _RequestSession, response: web.StreamResponse | web.HTTPException
-) -> tuple[int, str] | None:
-    """Save the session if it was loaded; add its headers. Returns a failure's status and text."""
+) -> Failure | None:
+    """Save the session if it was loaded; add its headers. Returns the failure to answer with."""
     if slot.committed or slot.session is None:
         slot.committed = True
         return None
     slot.committed = True
-    try:
-        extra = await slot.exchange.commit(slot.session)
-    except MongoSessionError as exc:
-        failure = failure_status(exc)
-        if failure is None:
-            raise
+    extra, failure = await slot.exchange.commit(slot.session, response.status)
+    if failure is not None:
         return failure
     headers = response.headers
     for name, value in extra:
@@ -186,8 +194,8 @@ async def _commit(
     return None
 
 
-async def get_session(request: web.Request) -> Session:
-    """The request's :class:`Session`, loaded on first call.
+async def get_session(request: web.Request) -> AsyncSession:
+    """The request's session, loaded on first call; its methods are awaitable.
 
     Raises:
         web.HTTPServiceUnavailable: the store could not load it (fail closed: 503).
@@ -202,6 +210,8 @@ async def get_session(request: web.Request) -> Session:
         try:
             slot.session = await slot.exchange.load()
         except StoreUnavailable as exc:
-            failure_status(exc)  # logs it
-            raise _error(503, UNAVAILABLE_TEXT) from None
+            failure = slot.exchange.failure(exc)  # logs it
+            if failure is None:
+                raise
+            raise _error(failure) from None
     return slot.session

@@ -1,8 +1,9 @@
 """Session middleware for any ASGI application (Starlette, FastAPI, ...).
 
 A plain ASGI callable, not Starlette's ``BaseHTTPMiddleware``. It puts a
-:class:`~mongosession._session.Session` in ``scope["session"]``, so Starlette's
-and FastAPI's ``request.session`` work unchanged::
+:class:`~mongosession.Session` in ``scope["session"]``, so Starlette's and
+FastAPI's ``request.session`` work unchanged (:func:`get_session` gives it typed,
+an :data:`~mongosession.AsyncSession` whose methods are awaitable)::
 
     from mongosession import AsyncMongoStore
     from mongosession.asgi import SessionMiddleware
@@ -15,6 +16,7 @@ and written when the response starts (at most one write), so a failure can
 still become an error response: 503 when the store is unavailable (fail
 closed), 409 when a concurrent request changed the same session keys, 403
 when a login is over the store's ``max_sessions_per_user`` (``on_session_limit="refuse"``).
+A response with status 500 or more, or a handler that raises, saves nothing.
 Changes made after the response has started are not saved.
 """
 
@@ -24,14 +26,16 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mongosession._errors import MongoSessionError, StoreUnavailable
-from mongosession.store.asynchronous.store import AsyncMongoStore
-from mongosession.web.asynchronous.exchange import AsyncExchange
-from mongosession.web.config import SessionConfig
-from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure
-from mongosession.web.session import Session
+from typing_extensions import Unpack
 
-__all__ = ["Session", "SessionMiddleware", "get_session"]
+from mongosession._errors import ConfigurationTypeError, MongoSessionError, StoreUnavailable
+from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter
+from mongosession.web.config import SessionConfig, SessionOptions
+from mongosession.web.failures import Failure
+from mongosession.web.session import AsyncSession, Session
+
+__all__ = ["AsyncSession", "Session", "SessionMiddleware", "SessionOptions", "get_session"]
 
 log = logging.getLogger("mongosession")
 
@@ -42,10 +46,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def get_session(request: Any) -> Session:
-    """The request's :class:`Session`, typed (``request.session`` is a plain dict to mypy).
+def get_session(request: Any) -> AsyncSession:
+    """The request's session, typed (``request.session`` is a plain dict to mypy).
 
-    Takes a Starlette/FastAPI ``Request`` or an ASGI scope. Example::
+    Takes a Starlette/FastAPI ``Request`` or an ASGI scope. Its methods are
+    awaitable. Example::
 
         session = get_session(request)
         await session.regenerate()
@@ -57,18 +62,29 @@ def get_session(request: Any) -> Session:
     return session
 
 
-async def _plain(
-    send: Send, status: int, text: str, extra: list[tuple[str, str]] | None = None
-) -> None:
-    body = text.encode()
+def _request_header(scope: Scope) -> HeaderGetter:
+    # The exchange asks for two or three headers at most: a scan of the list each.
+    raw: list[tuple[bytes, bytes]] = scope.get("headers") or []
+
+    def header(name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        values = [value.decode("latin-1") for key, value in raw if key == wanted]
+        if not values:
+            return None
+        return "; ".join(values) if name == "cookie" else values[0]
+
+    return header
+
+
+async def _respond(send: Send, failure: Failure) -> None:
+    # The failure as a plain-text response, in place of the handler's.
+    body = failure.text.encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
     ]
-    headers.extend((k.encode(), v.encode("latin-1")) for k, v in extra or ())
-    if not any(k == b"cache-control" for k, _ in headers):
-        headers.append((b"cache-control", b"no-store"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    headers.extend((k.encode(), v.encode("latin-1")) for k, v in failure.headers)
+    await send({"type": "http.response.start", "status": failure.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -79,10 +95,15 @@ class SessionMiddleware:
         app: the ASGI application.
         store: an :class:`AsyncMongoStore`.
         secret: the signing secret, or a list (the first signs, all verify).
-        **options: ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
+        **options: the session options (:class:`~mongosession.web.config.SessionOptions`):
+            ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
             ``same_site``, ``path``, ``domain``, ``partitioned``, ``priority``,
             ``rolling``, ``resave``, ``save_uninitialized``, ``unset``, ``proxy``,
             ``genid``, ``header``: see the docs' session options page.
+
+    Raises:
+        ConfigurationError: an option that cannot work (a ``TypeError`` too,
+            :class:`~mongosession.ConfigurationTypeError`, for a blocking store).
     """
 
     def __init__(
@@ -91,14 +112,13 @@ class SessionMiddleware:
         /,  # positional: the options may be any keywords
         store: AsyncMongoStore,
         secret: str | list[str],
-        **options: Any,
+        **options: Unpack[SessionOptions],
     ) -> None:
         if not isinstance(store, AsyncMongoStore):
-            raise TypeError("SessionMiddleware needs an AsyncMongoStore")
+            raise ConfigurationTypeError("SessionMiddleware needs an AsyncMongoStore")
         self.app = app
         self.store = store
-        self.config = SessionConfig(secret=secret, **options)
-        self._header = self.config.header.lower().encode() if self.config.header else None
+        self.config = SessionConfig.from_options(secret, options)
 
     def _preparing(self, receive: Receive) -> Receive:
         # At start-up, make the indexes so that no request pays for them. A
@@ -126,33 +146,22 @@ class SessionMiddleware:
         ).startswith(config.path):
             await self.app(scope, receive, send)
             return
-        cookies: list[str] = []
-        header_value = forwarded = None
-        for name, value in scope.get("headers", ()):
-            if name == b"cookie":
-                cookies.append(value.decode("latin-1"))
-            elif name == self._header:
-                header_value = value.decode("latin-1")
-            elif name == b"x-forwarded-proto" and forwarded is None:
-                forwarded = value.decode("latin-1")
-        secure = is_secure(
-            config, https=scope.get("scheme") in ("https", "wss"), forwarded_proto=forwarded
-        )
-        exchange = AsyncExchange(
+        exchange = AsyncExchange.for_request(
             self.store,
             config,
-            cookie_header="; ".join(cookies) or None,
-            header_value=header_value,
-            secure_request=secure,
+            _request_header(scope),
+            https=scope.get("scheme") in ("https", "wss"),
         )
         try:
             scope["session"] = await exchange.load()
         except StoreUnavailable as exc:
-            failure_status(exc)  # logs it
+            failure = exchange.failure(exc)  # logs it
+            if failure is None:
+                raise
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1011})
             else:
-                await _plain(send, 503, UNAVAILABLE_TEXT)
+                await _respond(send, failure)
             return
         if kind == "websocket":  # read-only: a websocket cannot set a cookie later
             await self.app(scope, receive, send)
@@ -164,14 +173,10 @@ class SessionMiddleware:
             nonlocal replaced, started
             if message["type"] == "http.response.start":
                 started = True
-                try:
-                    extra = await exchange.commit(scope.get("session"))
-                except MongoSessionError as exc:
-                    failure = failure_status(exc)  # 503, 409 or 403, logged
-                    if failure is None:
-                        raise
+                extra, failure = await exchange.commit(scope.get("session"), message["status"])
+                if failure is not None:
                     replaced = True
-                    await _plain(send, *failure)
+                    await _respond(send, failure)
                     return
                 if extra:
                     headers = list(message.get("headers", ()))
@@ -186,8 +191,8 @@ class SessionMiddleware:
         except MongoSessionError as exc:
             # The handler's own session call failed (regenerate, destroy, save,
             # reload, or the store itself): the same answer as at load and commit,
-            # while the response has not started.
-            failure = None if started else failure_status(exc)
+            # while the response has not started. Nothing more is saved.
+            failure = None if started else exchange.failure(exc)
             if failure is None:
                 raise
-            await _plain(send, *failure, exchange.failure_headers(exc))
+            await _respond(send, failure)

@@ -41,7 +41,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.crypto import get_random_string
 
 from mongosession import _clock
@@ -51,10 +51,11 @@ from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.store.documents import StoredSession
 from mongosession.store.errors import RequestBudget
 from mongosession.store.synchronous.store import MongoStore
-from mongosession.web.asynchronous.steps import Steps, T
 from mongosession.web.asynchronous.steps import run_steps as _arun
+from mongosession.web.calls import Create, Destroy, Get, Regenerate, Save, Steps, T, Touch
 from mongosession.web.config import SessionCookie
-from mongosession.web.failures import failure_status
+from mongosession.web.failures import Failure, failure_for
+from mongosession.web.rules import saves_after
 from mongosession.web.session import RESERVED_KEY, reserved_key_error, session_fingerprint
 from mongosession.web.synchronous.steps import run_steps as _run
 
@@ -238,7 +239,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     # -- the steps: each Django method and its a* twin run the same generator -----
 
     def _load_steps(self) -> Steps[dict[str, Any]]:
-        stored = yield ("get", self.session_key)
+        key = self.session_key
+        stored = None if key is None else (yield from Get(key))
         if stored is None:
             self._session_key = None
             self._stored = None
@@ -251,7 +253,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     def _exists_steps(self, session_key: Any) -> Steps[bool]:
         if not self._validate_session_key(session_key):
             return False
-        return (yield ("get", session_key)) is not None
+        return (yield from Get(session_key)) is not None
 
     def _save_steps(self, must_create: bool) -> Steps[None]:
         key = self.session_key
@@ -263,15 +265,15 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         payload = self._payload(data, self._stored.revision if same and self._stored else None)
         if must_create:
             try:
-                yield ("create", key, payload)
+                yield from Create(key, payload)
             except SessionIdCollision:
                 raise CreateError from None
         elif unchanged and self._stored is not None:
             payload.last_modified = self._stored.last_modified
-            yield ("touch", key, payload)
+            yield from Touch(key, payload)
             self._stored.last_modified = payload.last_modified
             return
-        elif not (yield ("save", key, payload)):
+        elif not (yield from Save(key, payload)):
             raise UpdateError  # destroyed or revoked meanwhile: it stays gone
         self._remember(payload, data)
 
@@ -293,10 +295,10 @@ class SessionStore(SessionBase):  # type: ignore[misc]
             yield from self._create_steps()  # nothing stored yet: a plain create
             return
         while True:
-            self._session_key = self._get_new_session_key()
+            new = self._session_key = self._get_new_session_key()
             payload = self._payload(data, None)
             try:
-                live = yield ("regenerate", old, self._session_key, payload)
+                live = yield from Regenerate(old, new, payload)
             except SessionIdCollision:
                 continue
             break
@@ -310,9 +312,9 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     def _delete_steps(self, session_key: str | None) -> Steps[None]:
         key = self.session_key if session_key is None else session_key
-        if not self._validate_session_key(key):
+        if key is None or not self._validate_session_key(key):
             return
-        yield ("destroy", key)
+        yield from Destroy(key)
         if key == self._stored_key:
             self._stored = None
 
@@ -453,7 +455,15 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     ``django.contrib.sessions.middleware.SessionMiddleware`` (it is a
     subclass, so Django's checks accept it). With Django's own, a store
     failure is a 500: still never an anonymous session, only a worse answer.
-    A same-key conflict between concurrent requests is a 409.
+    A session failure is answered as in every mongosession adapter
+    (:class:`~mongosession.web.failures.Failure`): 503 when the store cannot
+    answer, 409 for a same-key concurrent change or a session that ended while
+    the request ran (its cookie deleted), 403 over the session limit.
+
+    A failed request saves nothing, as in every adapter
+    (:func:`~mongosession.web.rules.saves_after`): after a 5xx response (a view
+    that raised is Django's 500) the session is neither saved nor its cookie
+    set or deleted.
 
     A response that sets or clears the session cookie also gets
     ``Cache-Control: no-store`` (merged into the view's own ``Cache-Control``),
@@ -462,36 +472,42 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     """
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """A view that could not load its session: 503 (or 409)."""
-        failure = _failure_response(exception)
-        if failure is not None:
-            request._mongosession_failed = True  # no second attempt in process_response
-        return failure
+        """A view whose session work failed (its load, ``cycle_key``...): the failure's answer."""
+        failure = failure_for(exception)
+        if failure is None:
+            return None
+        request._mongosession_failed = True  # no second attempt in process_response
+        return _render(failure)
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         """Django's save-and-set-cookie, a store failure answered as 503, no-store with the cookie."""
         if getattr(request, "_mongosession_failed", False):
             return response
+        if not saves_after(response.status_code):
+            # The rule of a failed request: nothing saved, no cookie sent.
+            if getattr(getattr(request, "session", None), "accessed", False):
+                patch_vary_headers(response, ("Cookie",))
+            return response
         try:
             response = super().process_response(request, response)
         except MongoSessionError as exc:
-            failure = _failure_response(exc)
+            failure = failure_for(exc)
             if failure is None:
                 raise
-            return failure
+            return _render(failure)
         if settings.SESSION_COOKIE_NAME in response.cookies:  # set or cleared
             patch_cache_control(response, no_store=True)
         return response
 
 
-def _failure_response(exc: BaseException) -> HttpResponse | None:
-    failure = failure_status(exc)
-    if failure is None:
-        return None
-    status, text = failure
-    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
-    response["Cache-Control"] = "no-store"
-    if isinstance(exc, SessionEnded):  # its session is over: so is the cookie
+def _render(failure: Failure) -> HttpResponse:
+    """The failure as Django's response; Django's own session cookie deleted when it ended."""
+    response = HttpResponse(
+        failure.text, status=failure.status, content_type="text/plain; charset=utf-8"
+    )
+    for name, value in failure.headers:
+        response[name] = value
+    if failure.ends_session:
         response.delete_cookie(
             settings.SESSION_COOKIE_NAME,
             path=settings.SESSION_COOKIE_PATH,

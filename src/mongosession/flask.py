@@ -21,24 +21,36 @@ and Flask's ``SessionMixin``, so ``permanent``, ``new`` and ``modified`` work)::
 
 Or set the interface yourself:
 ``app.session_interface = MongoSessionInterface(MongoStore(uri=...), secret=...)``.
+
+``flask.session`` is a ``SessionMixin`` to mypy; :func:`get_session` gives the
+same object typed, a :class:`FlaskSession` whose methods are typed blocking
+calls (``get_session().regenerate()``). Nothing is saved when the response is a
+server error (5xx), which is also what Flask answers for a view that raised.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
 from flask import Flask
+from flask import session as flask_session
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
-from werkzeug.exceptions import Conflict, Forbidden, ServiceUnavailable
+from typing_extensions import Unpack
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, default_exceptions
 
-from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession._errors import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    MongoSessionError,
+    StoreUnavailable,
+)
 from mongosession.store.synchronous.store import MongoStore
-from mongosession.web.config import SessionConfig
-from mongosession.web.failures import UNAVAILABLE_TEXT, failure_status, is_secure
+from mongosession.web.config import SessionConfig, SessionOptions
+from mongosession.web.failures import NO_STORE, UNAVAILABLE_TEXT, Failure
 from mongosession.web.session import Session
 from mongosession.web.synchronous.exchange import Exchange
 
@@ -46,8 +58,10 @@ __all__ = [
     "FlaskSession",
     "MongoSession",
     "MongoSessionInterface",
+    "SessionOptions",
     "SessionUnavailable",
     "UnavailableSession",
+    "get_session",
 ]
 
 #: Flask's cookie settings, as session options (``MONGOSESSION_OPTIONS`` overrides them).
@@ -70,31 +84,37 @@ class SessionUnavailable(ServiceUnavailable, StoreUnavailable):
 
     description = UNAVAILABLE_TEXT
 
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        """werkzeug's headers, and ``Cache-Control: no-store`` as every failure has."""
+        return [*super().get_headers(*args, **kwargs), ("Cache-Control", NO_STORE[1])]
+
+
+def _http_error(failure: Failure) -> HTTPException:
+    # The failure as werkzeug's exception for its status, raised out of the view,
+    # so that Flask answers it (and @app.errorhandler(409) and the like apply).
+    if failure.status == 503:
+        return SessionUnavailable()  # still a StoreUnavailable: a view may catch it
+    return default_exceptions[failure.status](failure.text)
+
 
 @contextmanager
-def _fails_closed() -> Iterator[None]:
+def _fails_closed(exchange: Exchange) -> Iterator[None]:
     # A view's own session call that the store refuses answers as the load and
-    # the final save do, never a 500: 503 when it cannot reach the database
-    # (SessionUnavailable is still a StoreUnavailable, so a view may catch it),
-    # 409 for a same-key concurrent change, 403 over the session limit (werkzeug's
-    # Conflict and Forbidden, with the store's error as __cause__).
+    # the final save do, never a 500: 503 when it cannot reach the database,
+    # 409 for a same-key concurrent change or a session that ended meanwhile,
+    # 403 over the session limit (werkzeug's, with the store's error as __cause__).
     try:
         yield
     except SessionUnavailable:
         raise
     except MongoSessionError as exc:
-        failure = failure_status(exc)  # logs it
+        failure = exchange.failure(exc)  # logs it
         if failure is None:
             raise
-        status, text = failure
-        if status == 409:
-            raise Conflict(text) from exc
-        if status == 403:
-            raise Forbidden(text) from exc
-        raise SessionUnavailable() from exc
+        raise _http_error(failure) from exc
 
 
-class FlaskSession(Session, SessionMixin):
+class FlaskSession(Session[Exchange], SessionMixin):
     """The session behind Flask's ``session`` proxy: our Session plus Flask's SessionMixin.
 
     ``permanent`` is Flask's: True gives the cookie ``PERMANENT_SESSION_LIFETIME``,
@@ -121,33 +141,33 @@ class FlaskSession(Session, SessionMixin):
     # The session's own store calls, failing closed (503) like the load and the save.
     def regenerate(self, *, keep_data: bool = True) -> None:
         """New id, old record deleted, data kept (``keep_data=False`` drops it)."""
-        with _fails_closed():
+        with _fails_closed(self.exchange):
             self.exchange.regenerate(keep_data=keep_data)
 
     def destroy(self) -> None:
         """Delete the record now; the cookie is cleared and the session starts empty."""
-        with _fails_closed():
+        with _fails_closed(self.exchange):
             self.exchange.destroy()
 
     def reload(self) -> bool:
         """Re-read from the store; False (and an empty session) when it is gone."""
-        with _fails_closed():
+        with _fails_closed(self.exchange):
             return self.exchange.reload()
 
     def save(self) -> bool:
         """Save now rather than at the end of the request."""
-        with _fails_closed():
+        with _fails_closed(self.exchange):
             return self.exchange.save()
 
     def touch(self) -> None:
         """Restart the cookie's lifetime (``max_age``) from now."""
-        with _fails_closed():
+        with _fails_closed(self.exchange):
             self.exchange.touch()
 
     @property
     def exchange(self) -> Exchange:
         """The request's :class:`~mongosession.web.synchronous.exchange.Exchange` (its session I/O)."""
-        return cast(Exchange, self._exchange)
+        return self._exchange
 
 
 class UnavailableSession(NullSession):
@@ -171,6 +191,33 @@ def _text_secret(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+def get_session() -> FlaskSession:
+    """The current request's session, typed: the object behind ``flask.session``.
+
+    ``flask.session`` is a ``SessionMixin`` to mypy; this is the same session as
+    a :class:`FlaskSession`, whose methods are typed blocking calls. Example::
+
+        from mongosession.flask import get_session
+
+        @app.post("/login")
+        def login() -> str:
+            get_session().regenerate()
+            session["user"] = "alice"
+            return "welcome"
+
+    Raises:
+        SessionUnavailable: the store could not load the session (HTTP 503).
+        RuntimeError: outside a request, or the app's session interface is not
+            mongosession's.
+    """
+    current: object = flask_session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, FlaskSession):
+        return current
+    if isinstance(current, UnavailableSession):
+        raise SessionUnavailable()
+    raise RuntimeError("no mongosession session here: is MongoSession(app) installed?")
+
+
 class MongoSessionInterface(SessionInterface):
     """A Flask ``SessionInterface`` over a :class:`MongoStore`.
 
@@ -179,20 +226,29 @@ class MongoSessionInterface(SessionInterface):
         secret: the signing secret or a list (the first signs, all verify).
             Default: ``MONGOSESSION_SECRET``, else ``SECRET_KEY`` followed by
             ``SECRET_KEY_FALLBACKS``.
-        **options: session options (``max_age``, ``rolling``, ``resave``,
-            ``save_uninitialized``, ``header``, ...). Default: Flask's
-            ``SESSION_COOKIE_*`` settings, then ``MONGOSESSION_OPTIONS``.
+        **options: session options (:class:`~mongosession.web.config.SessionOptions`:
+            ``max_age``, ``rolling``, ``resave``, ``save_uninitialized``,
+            ``header``, ...). Default: Flask's ``SESSION_COOKIE_*`` settings,
+            then ``MONGOSESSION_OPTIONS``.
 
     A store that cannot answer gives 503: on first use of a session it could
     not load, or in place of the response when the final write fails.
     Nothing is saved when the response is a server error (5xx).
+
+    Raises:
+        ConfigurationTypeError: ``store`` is not a :class:`MongoStore`.
     """
 
     def __init__(
-        self, store: MongoStore, secret: str | list[str] | None = None, **options: Any
+        self,
+        store: MongoStore,
+        secret: str | list[str] | None = None,
+        **options: Unpack[SessionOptions],
     ) -> None:
         if not isinstance(store, MongoStore):
-            raise TypeError("MongoSessionInterface needs a MongoStore (blocking) store")
+            raise ConfigurationTypeError(
+                "MongoSessionInterface needs a MongoStore (blocking) store"
+            )
         self.store = store
         self.secret = secret
         self.options = options
@@ -202,8 +258,8 @@ class MongoSessionInterface(SessionInterface):
         """The session options for ``app``, from its config and this interface's arguments.
 
         Raises:
-            RuntimeError: no secret (set ``SECRET_KEY`` or pass ``secret=``).
-            ValueError: an invalid option.
+            ConfigurationError: no secret (set ``SECRET_KEY`` or pass
+                ``secret=``), or an option that cannot work.
         """
         config = self._configs.get(app)
         if config is None:
@@ -229,46 +285,42 @@ class MongoSessionInterface(SessionInterface):
             keys = [settings.get("SECRET_KEY"), *(settings.get("SECRET_KEY_FALLBACKS") or ())]
             secret = [_text_secret(key) for key in keys if key]
         if not secret:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "mongosession needs a secret: set SECRET_KEY (or MONGOSESSION_SECRET), "
                 "or pass secret= to MongoSessionInterface"
             )
-        return SessionConfig(secret=secret, **options)
+        return SessionConfig.from_options(secret, options)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession | UnavailableSession:
         """Load the request's session (one query with a valid cookie, none without)."""
         config = self.config_for(app)
         headers = request.headers
-        exchange = Exchange(
+        exchange = Exchange.for_request(
             self.store,
             config,
-            cookie_header=headers.get("Cookie"),
-            header_value=headers.get(config.header) if config.header else None,
-            secure_request=is_secure(
-                config,
-                https=request.scheme == "https",
-                forwarded_proto=headers.get("X-Forwarded-Proto"),
-            ),
+            lambda name: headers.get(name),
+            https=request.scheme == "https",
             session_class=FlaskSession,
         )
         try:
             return cast(FlaskSession, exchange.load())
         except StoreUnavailable as exc:
-            failure_status(exc)  # logs it
+            if exchange.failure(exc) is None:  # logs it
+                raise
             return UnavailableSession()
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        """Save, touch or destroy as the session's state requires; add the cookie headers."""
-        if not isinstance(session, FlaskSession) or response.status_code >= 500:
+        """Save, touch or destroy as the session's state requires; add the cookie headers.
+
+        After a server error (5xx) nothing is saved and no cookie is sent
+        (:func:`~mongosession.web.rules.saves_after`).
+        """
+        if not isinstance(session, FlaskSession):
             return
         self._apply_permanent(app, session)
-        try:
-            headers = session.exchange.commit(session)
-        except MongoSessionError as exc:
-            failure = failure_status(exc)
-            if failure is None:
-                raise
-            _replace(response, *failure)
+        headers, failure = session.exchange.commit(session, response.status_code)
+        if failure is not None:
+            _replace(response, failure)
             return
         for name, value in headers:
             if name == "vary":
@@ -294,13 +346,18 @@ class MongoSessionInterface(SessionInterface):
             session.cookie.max_age = seconds
 
 
-def _replace(response: Response, status: int, text: str) -> None:
-    # save_session cannot return another response: turn this one into the error.
+def _replace(response: Response, failure: Failure) -> None:
+    # save_session cannot return another response: turn this one into the failure.
     response.headers.clear()
-    response.status_code = status
-    response.set_data(text)
+    response.status_code = failure.status
+    response.set_data(failure.text)
     response.mimetype = "text/plain"
-    response.headers["Cache-Control"] = "no-store"
+    _add(response, failure.headers)
+
+
+def _add(response: Response, headers: Iterable[tuple[str, str]]) -> None:
+    for name, value in headers:
+        response.headers.add(name, value)
 
 
 class MongoSession:
@@ -315,13 +372,21 @@ class MongoSession:
       ``SECRET_KEY_FALLBACKS``;
     - Flask's ``SESSION_COOKIE_*`` and ``PERMANENT_SESSION_LIFETIME``.
 
-    Pass ``store=`` to use a store you made; ``**options`` override the config.
+    Pass ``store=`` to use a store you made, ``secret=`` for the signing
+    secret(s); ``**options`` (the session options,
+    :class:`~mongosession.web.config.SessionOptions`) override the config.
     """
 
     def __init__(
-        self, app: Flask | None = None, *, store: MongoStore | None = None, **options: Any
+        self,
+        app: Flask | None = None,
+        *,
+        store: MongoStore | None = None,
+        secret: str | list[str] | None = None,
+        **options: Unpack[SessionOptions],
     ) -> None:
         self.store = store
+        self.secret = secret
         self.options = options
         self.interface: MongoSessionInterface | None = None
         if app is not None:
@@ -330,7 +395,7 @@ class MongoSession:
     def init_app(self, app: Flask) -> MongoSessionInterface:
         """Install the session interface on ``app``; checks the configuration now."""
         store = self.store if self.store is not None else _store_from_config(app.config)
-        interface = MongoSessionInterface(store, **self.options)
+        interface = MongoSessionInterface(store, self.secret, **self.options)
         interface.config_for(app)  # a bad option or a missing secret fails at start-up
         app.session_interface = interface
         app.extensions["mongosession"] = interface
@@ -344,7 +409,7 @@ def _store_from_config(settings: Mapping[str, Any]) -> MongoStore:
     if uri:
         arguments.setdefault("uri", uri)
     if "uri" not in arguments and "client" not in arguments:
-        raise RuntimeError(
+        raise ConfigurationError(
             "set MONGOSESSION_URI (mongodb://host/database), or pass store= to MongoSession"
         )
     return MongoStore(**arguments)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from enum import IntEnum
 
 import pymongo
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, WTimeoutError
@@ -15,9 +16,64 @@ from mongosession._errors import (
     StoreUnavailable,
 )
 
-# Server error codes meaning "not now" rather than "no": shutdown, stepdown,
-# network trouble, time limits. They become StoreUnavailable, never "not found".
-_TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+class ServerCode(IntEnum):
+    """The MongoDB server error codes the store reacts to, by the server's own names.
+
+    ``OperationFailure.code`` compares equal to these (an ``IntEnum``). The names
+    are those of the server's ``error_codes.yml``; PyMongo reacts to the same
+    "not primary" and "shutting down" codes (``pymongo/helpers_shared.py``).
+    """
+
+    HOST_UNREACHABLE = 6
+    HOST_NOT_FOUND = 7
+    #: The database user may not run the command (index creation, say).
+    UNAUTHORIZED = 13
+    #: A document nested deeper than the server allows.
+    OVERFLOW = 15
+    MAX_TIME_MS_EXPIRED = 50
+    #: An index of that name exists with other options.
+    INDEX_OPTIONS_CONFLICT = 85
+    #: An index of that name exists on other keys.
+    INDEX_KEY_SPECS_CONFLICT = 86
+    NETWORK_TIMEOUT = 89
+    SHUTDOWN_IN_PROGRESS = 91
+    PRIMARY_STEPPED_DOWN = 189
+    EXCEEDED_TIME_LIMIT = 262
+    SOCKET_EXCEPTION = 9001
+    NOT_WRITABLE_PRIMARY = 10107
+    INTERRUPTED_AT_SHUTDOWN = 11600
+    INTERRUPTED_DUE_TO_REPL_STATE_CHANGE = 11602
+    NOT_PRIMARY_NO_SECONDARY_OK = 13435
+    NOT_PRIMARY_OR_SECONDARY = 13436
+    #: "$changeStream is only supported on replica sets" (a standalone server).
+    CHANGE_STREAMS_NEED_A_REPLICA_SET = 40573
+
+
+#: Codes meaning "not now" rather than "no": shutdown, stepdown, network
+#: trouble, time limits. They become StoreUnavailable, never "not found".
+TRANSIENT_CODES = frozenset(
+    {
+        ServerCode.HOST_UNREACHABLE,
+        ServerCode.HOST_NOT_FOUND,
+        ServerCode.MAX_TIME_MS_EXPIRED,
+        ServerCode.NETWORK_TIMEOUT,
+        ServerCode.SHUTDOWN_IN_PROGRESS,
+        ServerCode.PRIMARY_STEPPED_DOWN,
+        ServerCode.EXCEEDED_TIME_LIMIT,
+        ServerCode.SOCKET_EXCEPTION,
+        ServerCode.NOT_WRITABLE_PRIMARY,
+        ServerCode.INTERRUPTED_AT_SHUTDOWN,
+        ServerCode.INTERRUPTED_DUE_TO_REPL_STATE_CHANGE,
+        ServerCode.NOT_PRIMARY_NO_SECONDARY_OK,
+        ServerCode.NOT_PRIMARY_OR_SECONDARY,
+    }
+)
+
+#: Codes of an index that exists with the store's index name but another definition.
+INDEX_CONFLICT_CODES = frozenset(
+    {ServerCode.INDEX_OPTIONS_CONFLICT, ServerCode.INDEX_KEY_SPECS_CONFLICT}
+)
 
 
 class RequestBudget:
@@ -48,9 +104,6 @@ class RequestBudget:
 
 _BUDGET: ContextVar[RequestBudget | None] = ContextVar("mongosession_budget", default=None)
 
-#: MongoDB's "Overflow" error: a document nested deeper than the server allows.
-_NESTED_TOO_DEEP = 15
-
 
 @contextmanager
 def guarded(timeout: float | None) -> Iterator[None]:
@@ -79,9 +132,9 @@ def guarded(timeout: float | None) -> Iterator[None]:
     except (ConnectionFailure, WTimeoutError) as exc:
         raise StoreUnavailable(f"database unavailable: {exc}") from exc
     except OperationFailure as exc:
-        if exc.code in _TRANSIENT_CODES or exc.timeout:
+        if exc.code in TRANSIENT_CODES or exc.timeout:
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
-        if exc.code == _NESTED_TOO_DEEP:
+        if exc.code == ServerCode.OVERFLOW:
             raise SessionEncodingError(f"session is nested too deeply for MongoDB: {exc}") from None
         raise
     except PyMongoError as exc:

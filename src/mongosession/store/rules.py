@@ -17,6 +17,8 @@ from pymongo.write_concern import WriteConcern
 
 from mongosession import _clock
 from mongosession._errors import (
+    ConfigurationError,
+    ConfigurationTypeError,
     CorruptSession,
     SessionEncodingError,
     SessionTooLarge,
@@ -70,30 +72,32 @@ class StoreRules:
         request_timeout: float | None = None,
     ) -> None:
         if not isinstance(collection, str) or not collection:
-            raise ValueError("collection must be a non-empty str")
+            raise ConfigurationError("collection must be a non-empty str")
         for name, value in (("ttl", ttl), ("auto_remove_interval", auto_remove_interval)):
             if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
         if not isinstance(touch_after, (int, float)) or touch_after < 0:
-            raise ValueError("touch_after must be zero or a positive number of seconds")
+            raise ConfigurationError("touch_after must be zero or a positive number of seconds")
         if absolute_lifetime is not None and (
             not isinstance(absolute_lifetime, (int, float)) or absolute_lifetime <= 0
         ):
-            raise ValueError("absolute_lifetime must be None or a positive number of seconds")
+            raise ConfigurationError(
+                "absolute_lifetime must be None or a positive number of seconds"
+            )
         if auto_remove not in ("native", "interval", "disabled"):
-            raise ValueError('auto_remove must be "native", "interval" or "disabled"')
+            raise ConfigurationError('auto_remove must be "native", "interval" or "disabled"')
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError("timeout must be None or a positive number of seconds")
+            raise ConfigurationError("timeout must be None or a positive number of seconds")
         if request_timeout is not None and (
             not isinstance(request_timeout, (int, float)) or request_timeout <= 0
         ):
-            raise ValueError("request_timeout must be None or a positive number of seconds")
+            raise ConfigurationError("request_timeout must be None or a positive number of seconds")
         if not isinstance(max_size, int) or max_size <= 0:
-            raise ValueError("max_size must be a positive number of bytes")
+            raise ConfigurationError("max_size must be a positive number of bytes")
         if transform_id is not None and not callable(transform_id):
-            raise TypeError("transform_id must be callable")
+            raise ConfigurationTypeError("transform_id must be callable")
         if user_key is not None and (not isinstance(user_key, str) or not user_key):
-            raise ValueError("user_key must be a non-empty str (dots name a nested key)")
+            raise ConfigurationError("user_key must be a non-empty str (dots name a nested key)")
         if isinstance(write_concern, Mapping):
             write_concern = WriteConcern(**write_concern)
         if max_sessions_per_user is not None:
@@ -102,11 +106,13 @@ class StoreRules:
                 or isinstance(max_sessions_per_user, bool)
                 or max_sessions_per_user < 1
             ):
-                raise ValueError("max_sessions_per_user must be None or a positive int")
+                raise ConfigurationError("max_sessions_per_user must be None or a positive int")
             if user_key is None:
-                raise ValueError("max_sessions_per_user needs user_key (the key naming the user)")
+                raise ConfigurationError(
+                    "max_sessions_per_user needs user_key (the key naming the user)"
+                )
         if on_session_limit not in ("evict_oldest", "refuse"):
-            raise ValueError('on_session_limit must be "evict_oldest" or "refuse"')
+            raise ConfigurationError('on_session_limit must be "evict_oldest" or "refuse"')
         self.collection = collection
         self.ttl = ttl
         self.touch_after = touch_after

@@ -172,6 +172,7 @@ class LocalMongod:
         self._port = port
         self.extra_args = list(extra_args)
         self.test_commands = test_commands
+        self._owner = os.getpid()  # only this process stops it at exit (not a fork)
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- properties -----------------------------------------------------------------
@@ -379,6 +380,9 @@ class _EarlyExitError(RuntimeError):
 
 @atexit.register
 def _stop_all() -> None:
+    # A forked child (a gunicorn worker) inherits the parent's servers: they are the
+    # parent's to stop, not the child's.
     for server in list(_RUNNING):
-        with contextlib.suppress(Exception):
-            server.stop(timeout=10)
+        if server._owner == os.getpid():
+            with contextlib.suppress(Exception):
+                server.stop(timeout=10)

@@ -5,13 +5,48 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from mongosession import _clock
+from mongosession._errors import ConfigurationError, ConfigurationTypeError
 from mongosession._ids import generate_sid
 from mongosession.web.cookies import EPOCH, set_cookie_header, sign
 
 SameSite = Literal["lax", "strict", "none"]
+Priority = Literal["low", "medium", "high"]
+Unset = Literal["keep", "destroy"]
+
+
+class SessionOptions(TypedDict, total=False):
+    """The session options every adapter takes as keywords, typed (see :class:`SessionConfig`).
+
+    ``SessionMiddleware(app, store=store, secret=s, **options)``, Flask's
+    ``MongoSessionInterface`` and ``MongoSession``, and aiohttp's ``setup`` take
+    these keywords and nothing else, so a misspelt or mistyped option is a type
+    error for mypy, and a :class:`~mongosession.ConfigurationError` at start-up.
+    A dict of options can be typed with it::
+
+        options: SessionOptions = {"max_age": 3600, "rolling": True}
+        app.add_middleware(SessionMiddleware, store=store, secret=s, **options)
+    """
+
+    name: str
+    max_age: float | None
+    expires: datetime | None
+    http_only: bool
+    secure: bool | Literal["auto"]
+    same_site: SameSite | None
+    path: str
+    domain: str | None
+    partitioned: bool
+    priority: Priority | None
+    rolling: bool
+    resave: bool
+    save_uninitialized: bool
+    unset: Unset
+    proxy: bool
+    genid: Callable[[], str]
+    header: str | None
 
 
 @dataclass(frozen=True)
@@ -20,7 +55,11 @@ class SessionConfig:
 
     Names follow express-session; durations are seconds. Defaults differ from
     express-session's where its own documentation recommends it: ``resave`` and
-    ``save_uninitialized`` are False, ``same_site`` is ``"lax"``.
+    ``save_uninitialized`` are False, ``same_site`` is ``"lax"``. An option
+    that cannot work raises :class:`~mongosession.ConfigurationError` here, when
+    the middleware is made. Example::
+
+        config = SessionConfig(secret=["new", "old"], max_age=3600, secure="auto")
     """
 
     secret: str | Sequence[str]
@@ -33,50 +72,84 @@ class SessionConfig:
     path: str = "/"
     domain: str | None = None
     partitioned: bool = False
-    priority: Literal["low", "medium", "high"] | None = None
+    priority: Priority | None = None
     rolling: bool = False
     resave: bool = False
     save_uninitialized: bool = False
-    unset: Literal["keep", "destroy"] = "keep"
+    unset: Unset = "keep"
     proxy: bool = False
     genid: Callable[[], str] = generate_sid
     header: str | None = None
     secrets: tuple[str, ...] = field(init=False)
 
+    @classmethod
+    def from_options(cls, secret: str | Sequence[str], options: Mapping[str, Any]) -> SessionConfig:
+        """The config of an adapter's ``secret`` and ``**options`` (or a settings mapping).
+
+        Raises:
+            ConfigurationTypeError: a name that is no session option (a
+                ``TypeError``, as for any unexpected keyword argument).
+            ConfigurationError: an option that cannot work.
+        """
+        unknown = sorted(set(options) - SessionOptions.__optional_keys__)
+        if unknown:
+            raise ConfigurationTypeError(
+                f"unknown session option {', '.join(map(repr, unknown))}; the options are "
+                f"{', '.join(sorted(SessionOptions.__optional_keys__))}"
+            )
+        return cls(secret=secret, **options)
+
     def __post_init__(self) -> None:
-        secrets = (self.secret,) if isinstance(self.secret, str) else tuple(self.secret)
+        # Callers are often untyped (settings files): the types are checked too.
+        secret = self.secret
+        if isinstance(secret, str):
+            secrets: tuple[str, ...] = (secret,)
+        else:
+            secrets = tuple(secret) if isinstance(secret, Sequence) else ()
         if not secrets or not all(isinstance(s, str) and s for s in secrets):
-            raise ValueError("secret must be a non-empty str or a list of them (newest first)")
+            raise ConfigurationError(
+                "secret must be a non-empty str or a list of them (newest first)"
+            )
         object.__setattr__(self, "secrets", secrets)
+        for option in ("name", "path"):
+            if not isinstance(getattr(self, option), str):
+                raise ConfigurationTypeError(f"{option} must be a str")
+        if self.header is not None and (not isinstance(self.header, str) or not self.header):
+            raise ConfigurationError("header must be None or a header name")
+        if not callable(self.genid):
+            raise ConfigurationTypeError("genid must be callable (it returns a new session id)")
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
-            raise ValueError(f"invalid cookie name {self.name!r}")
-        if self.max_age is not None and self.max_age < 0:
-            raise ValueError("max_age must be a positive number of seconds")
+            raise ConfigurationError(f"invalid cookie name {self.name!r}")
+        if self.max_age is not None:
+            if not isinstance(self.max_age, (int, float)) or isinstance(self.max_age, bool):
+                raise ConfigurationTypeError("max_age must be a number of seconds or None")
+            if self.max_age < 0:
+                raise ConfigurationError("max_age must be a positive number of seconds")
         if self.same_site is not None:
-            same_site = self.same_site.lower()
+            same_site = self.same_site.lower() if isinstance(self.same_site, str) else None
             if same_site not in ("lax", "strict", "none"):
-                raise ValueError('same_site must be "lax", "strict", "none" or None')
+                raise ConfigurationError('same_site must be "lax", "strict", "none" or None')
             object.__setattr__(self, "same_site", same_site)
             if same_site == "none" and self.secure is False:
-                raise ValueError(
+                raise ConfigurationError(
                     "same_site='none' requires secure=True or 'auto' (browsers refuse it)"
                 )
         if self.secure not in (True, False, "auto"):
-            raise ValueError('secure must be True, False or "auto"')
+            raise ConfigurationError('secure must be True, False or "auto"')
         if self.partitioned and self.secure is False:
-            raise ValueError("partitioned cookies must be secure")
+            raise ConfigurationError("partitioned cookies must be secure")
         if self.name.startswith("__Host-") and (
             self.secure is not True or self.path != "/" or self.domain
         ):
-            raise ValueError("a __Host- cookie needs secure=True, path='/' and no domain")
+            raise ConfigurationError("a __Host- cookie needs secure=True, path='/' and no domain")
         if self.name.startswith("__Secure-") and self.secure is not True:
-            raise ValueError("a __Secure- cookie needs secure=True")
+            raise ConfigurationError("a __Secure- cookie needs secure=True")
         if self.unset not in ("keep", "destroy"):
-            raise ValueError('unset must be "keep" or "destroy"')
+            raise ConfigurationError('unset must be "keep" or "destroy"')
         if self.priority is not None and self.priority not in ("low", "medium", "high"):
-            raise ValueError('priority must be "low", "medium", "high" or None')
+            raise ConfigurationError('priority must be "low", "medium", "high" or None')
         if not self.path.startswith("/"):
-            raise ValueError("path must start with /")
+            raise ConfigurationError("path must start with /")
 
 
 class SessionCookie:

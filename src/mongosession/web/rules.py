@@ -1,9 +1,10 @@
 """express-session's decisions for one request, with no I/O.
 
 :class:`RequestState` decides, from the options and what happened to the
-session, whether to create, save, touch or destroy it and which cookie to send.
-The exchange (``web/asynchronous/exchange.py`` and its generated blocking twin)
-carries the decision out.
+session, whether to create, save, touch or destroy it and which cookie to send;
+:func:`saves_after` decides whether a request that failed on its own saves
+anything at all. The exchange (``web/asynchronous/exchange.py`` and its
+generated blocking twin) carries the decision out, for every adapter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,28 @@ from mongosession.store.documents import StoredSession
 from mongosession.web.config import SessionConfig, SessionCookie
 from mongosession.web.cookies import read_cookie, sign, unsign
 from mongosession.web.session import Session, check_keys, session_fingerprint
+
+
+def saves_after(status: int | None) -> bool:
+    """Whether the end of a request may write its session: the rule of a failed request.
+
+    ``status`` is the response's status, or None when the handler raised. A
+    server error (status 500 and up) or a handler that raised saves nothing: no
+    insert, update or touch, no ``unset="destroy"``, and no session cookie is set
+    or cleared. The handler did not finish what it meant to do, so its half-made
+    changes (a new session, a login's data) are not kept; a session method it
+    called before failing (``regenerate()``, ``destroy()``, ``save()``) stays
+    done. Any other response (a redirect, a 4xx) is committed as usual. Every
+    adapter follows this rule.
+    """
+    return status is not None and status < 500
+
+
+def is_secure(config: SessionConfig, *, https: bool, forwarded_proto: str | None) -> bool:
+    """Whether the client reached us over HTTPS (``X-Forwarded-Proto`` trusted with ``proxy``)."""
+    if config.proxy and forwarded_proto is not None:
+        return forwarded_proto.partition(",")[0].strip().lower() == "https"
+    return https
 
 
 @dataclass
@@ -41,7 +64,7 @@ class RequestState:
         config: SessionConfig,
         *,
         secure_request: bool,
-        session_class: type[Session] = Session,
+        session_class: type[Session[Any]] = Session,
     ) -> None:
         self.config = config
         self.secure_request = secure_request
@@ -83,7 +106,7 @@ class RequestState:
             return None
         return sid
 
-    def new_session(self, exchange: Any, now: datetime) -> Session:
+    def new_session(self, exchange: Any, now: datetime) -> Session[Any]:
         """A new, empty, unsaved session with a fresh id."""
         session = self.session_class(
             {}, sid=self.new_id(), cookie=SessionCookie.new(self.config, now), exchange=exchange
@@ -97,7 +120,7 @@ class RequestState:
 
     def loaded_session(
         self, sid: str, stored: Mapping[str, Any], exchange: Any, now: datetime
-    ) -> Session:
+    ) -> Session[Any]:
         """The session for a stored one (its ``cookie`` key becomes ``.cookie``)."""
         data = dict(stored)
         cookie = SessionCookie.from_json(data.pop("cookie", None), self.config, now)
@@ -107,7 +130,7 @@ class RequestState:
         self.adopt(session, in_store=True)
         return session
 
-    def adopt(self, session: Session, *, in_store: bool) -> None:
+    def adopt(self, session: Session[Any], *, in_store: bool) -> None:
         """Take ``session`` as the request's starting point."""
         self.original_id = session.id
         self.original_fp = session_fingerprint(session)
@@ -122,21 +145,21 @@ class RequestState:
     # ``fingerprint``, where taken, is the session's current one when the caller
     # has it already: plan() computes it once instead of once per question.
 
-    def modified(self, session: Session, fingerprint: bytes | None = None) -> bool:
+    def modified(self, session: Session[Any], fingerprint: bytes | None = None) -> bool:
         """Changed since loaded or created: another id, or other content."""
         return (
             session.id != self.original_id
             or (fingerprint or session_fingerprint(session)) != self.original_fp
         )
 
-    def saved(self, session: Session, fingerprint: bytes | None = None) -> bool:
+    def saved(self, session: Session[Any], fingerprint: bytes | None = None) -> bool:
         """Stored as it is now (same id, same content as the last save or load)."""
         return (
             session.id == self.original_id
             and (fingerprint or session_fingerprint(session)) == self.saved_fp
         )
 
-    def should_save(self, session: Session, fingerprint: bytes | None = None) -> bool:
+    def should_save(self, session: Session[Any], fingerprint: bytes | None = None) -> bool:
         """express-session's ``shouldSave``."""
         config = self.config
         if (
@@ -147,9 +170,17 @@ class RequestState:
             return self.modified(session, fingerprint)
         return not self.saved(session, fingerprint)
 
-    def plan(self, session: Session | None, now: datetime) -> Plan:
-        """Decide what the end of the request does; ``session`` None means unset."""
+    def plan(
+        self, session: Session[Any] | None, now: datetime, *, status: int | None = 200
+    ) -> Plan:
+        """Decide what the end of the request does; ``session`` None means unset.
+
+        ``status`` is the response's (None: the handler raised): after a server
+        error nothing is done at all (:func:`saves_after`).
+        """
         config = self.config
+        if not saves_after(status):
+            return Plan()
         if session is None:
             plan = Plan()
             if self.cookie_sid is not None and config.unset == "destroy":
@@ -186,7 +217,7 @@ class RequestState:
             plan.clear_cookie = self.ended_cookie
         return plan
 
-    def mark_saved(self, session: Session, written: StoredSession) -> None:
+    def mark_saved(self, session: Session[Any], written: StoredSession) -> None:
         """After a write: the session is stored as it is now."""
         self.in_store = True
         self.written = True
@@ -195,7 +226,7 @@ class RequestState:
         self.revision = written.revision
         self.last_modified = written.last_modified
 
-    def stored_form(self, session: Session) -> StoredSession:
+    def stored_form(self, session: Session[Any]) -> StoredSession:
         """What the store keeps: the data plus the cookie (express-session's shape).
 
         A StoredSession carrying the revision read, so the store can merge
@@ -210,7 +241,7 @@ class RequestState:
         data.update(dict.items(session))
         return StoredSession(data, revision=self.revision, last_modified=self.last_modified)
 
-    def touch_form(self, session: Session) -> StoredSession:
+    def touch_form(self, session: Session[Any]) -> StoredSession:
         """What ``store.touch`` needs: the cookie's expiry and the last write.
 
         The expiry stays a datetime, which the store takes as it is (BSON keeps
@@ -220,7 +251,7 @@ class RequestState:
         cookie = {"expires": session.cookie.expires}
         return StoredSession({"cookie": cookie}, last_modified=self.last_modified)
 
-    def cookie_headers(self, session: Session | None, plan: Plan) -> list[tuple[str, str]]:
+    def cookie_headers(self, session: Session[Any] | None, plan: Plan) -> list[tuple[str, str]]:
         """Response headers for the plan: Set-Cookie (or the id header) and caching rules."""
         config = self.config
         headers: list[tuple[str, str]] = []

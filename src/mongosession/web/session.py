@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, overload
+
+from typing_extensions import TypeVar
 
 from mongosession._errors import ReservedKey
 from mongosession.web.config import SessionCookie
+
+if TYPE_CHECKING:
+    from mongosession.web.asynchronous.exchange import AsyncExchange
+    from mongosession.web.synchronous.exchange import Exchange
 
 try:
     import orjson as _orjson
@@ -44,14 +50,24 @@ def session_fingerprint(data: Mapping[str, Any]) -> bytes:
     return json.dumps(plain, default=repr, separators=(",", ":")).encode()
 
 
-class Session(dict[str, Any]):
+#: The exchange behind a session: :class:`AsyncExchange` (the async adapters) or
+#: :class:`Exchange` (the blocking ones). It decides how the methods are typed; a
+#: bare ``Session`` annotation means the async adapters' (PEP 696 default).
+E = TypeVar("E", bound="AsyncExchange | Exchange", default="AsyncExchange")
+
+
+class Session(dict[str, Any], Generic[E]):
     """The session a handler sees: a dict, plus ``id``, ``cookie`` and methods.
 
     It knows whether it was read (``accessed``) so responses that depend on it
     get ``Vary: Cookie``; changes are found by comparing content, so nested
     changes (``session["cart"].append(x)``) count. The methods
     ``regenerate()``, ``destroy()``, ``reload()``, ``save()`` and ``touch()``
-    are awaitable in the async adapters and plain calls in the blocking ones.
+    are awaitable in the async adapters (an :data:`AsyncSession`) and plain
+    calls in the blocking ones (a :data:`SyncSession`); mypy knows which::
+
+        session = get_session(request)  # mongosession.asgi: an AsyncSession
+        await session.regenerate()
 
     The key ``"cookie"`` is reserved (the stored document's cookie object):
     assigning it raises :class:`~mongosession.ReservedKey`, whatever the way
@@ -62,7 +78,7 @@ class Session(dict[str, Any]):
     __slots__ = ("_exchange", "accessed", "cookie", "id")
 
     def __init__(
-        self, data: Mapping[str, Any], *, sid: str, cookie: SessionCookie, exchange: Any
+        self, data: Mapping[str, Any], *, sid: str, cookie: SessionCookie, exchange: E
     ) -> None:
         super().__init__(data)
         self.id = sid
@@ -140,7 +156,7 @@ class Session(dict[str, Any]):
         dict.update(self, data)
 
     # dict's own |= would put the keys in without going through update().
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> Session[E]:  # type: ignore[override,misc]
         self.update(other)
         return self
 
@@ -148,29 +164,64 @@ class Session(dict[str, Any]):
         self.accessed = True
         dict.clear(self)
 
-    # express-session's methods, carried out by the adapter's exchange.
-    def regenerate(self, *, keep_data: bool = True) -> Any:
-        """New id, old record deleted, data kept (``keep_data=False`` drops it, as express does)."""
+    # express-session's methods, carried out by the adapter's exchange: awaitable
+    # when that is an AsyncExchange, blocking calls when it is an Exchange.
+
+    @overload
+    def regenerate(self: AsyncSession, *, keep_data: bool = True) -> Awaitable[None]: ...
+    @overload
+    def regenerate(self: SyncSession, *, keep_data: bool = True) -> None: ...
+    def regenerate(self, *, keep_data: bool = True) -> Awaitable[None] | None:
+        """New id, old record deleted, data kept (``keep_data=False`` drops it, as express does).
+
+        Raises:
+            SessionEnded: the old record was no longer live (logged out or revoked
+                while this request ran); the session is new and empty. Uncaught, the
+                adapter answers 409 and clears the cookie.
+        """
         return self._exchange.regenerate(keep_data=keep_data)
 
-    def destroy(self) -> Any:
+    @overload
+    def destroy(self: AsyncSession) -> Awaitable[None]: ...
+    @overload
+    def destroy(self: SyncSession) -> None: ...
+    def destroy(self) -> Awaitable[None] | None:
         """Delete the record now; the cookie is cleared and the session starts empty."""
         return self._exchange.destroy()
 
-    def reload(self) -> Any:
+    @overload
+    def reload(self: AsyncSession) -> Awaitable[bool]: ...
+    @overload
+    def reload(self: SyncSession) -> bool: ...
+    def reload(self) -> Awaitable[bool] | bool:
         """Re-read from the store; False (and an empty session) when it is gone."""
         return self._exchange.reload()
 
-    def save(self) -> Any:
-        """Save now rather than at the end of the request."""
+    @overload
+    def save(self: AsyncSession) -> Awaitable[bool]: ...
+    @overload
+    def save(self: SyncSession) -> bool: ...
+    def save(self) -> Awaitable[bool] | bool:
+        """Save now rather than at the end of the request; False when it was destroyed meanwhile."""
         return self._exchange.save()
 
-    def touch(self) -> Any:
+    @overload
+    def touch(self: AsyncSession) -> Awaitable[None]: ...
+    @overload
+    def touch(self: SyncSession) -> None: ...
+    def touch(self) -> Awaitable[None] | None:
         """Restart the cookie's lifetime (``max_age``) from now."""
         return self._exchange.touch()
 
 
-def check_keys(session: Session) -> None:
+#: The session of the async adapters (ASGI, aiohttp): its methods are awaitable.
+AsyncSession = Session["AsyncExchange"]
+
+#: The session of the blocking adapters (Flask): its methods are plain calls.
+SyncSession = Session["Exchange"]
+
+
+def check_keys(session: Session[Any]) -> None:
     # The session's own methods refuse the key; this catches a plain dict the
     # handler put in the request's session slot (adopted at the commit) or a
     # dict method called past the session's.

@@ -19,8 +19,8 @@ from mongosession._errors import (
 )
 from mongosession._ids import sid_digest
 from mongosession._log import log
+from mongosession.store.asynchronous.admin import AsyncStoreAdmin
 from mongosession.store.asynchronous.base import ID
-from mongosession.store.asynchronous.users import AsyncUserSessions
 from mongosession.store.documents import LIVENESS, StoredSession
 from mongosession.store.errors import guarded
 from mongosession.store.merge import MERGE_ATTEMPTS, merge_changes
@@ -31,7 +31,7 @@ from mongosession.store.rules import (
 _UNSET: Any = object()
 
 
-class AsyncMongoStore(AsyncUserSessions):
+class AsyncMongoStore(AsyncStoreAdmin):
     """Server-side sessions in a MongoDB collection, express-session's store API.
 
     Documents are the ones connect-mongo 6 writes, so Node and Python apps can
@@ -311,27 +311,19 @@ class AsyncMongoStore(AsyncUserSessions):
         A flagged session is invisible to reads and is never written again;
         :meth:`cleanup` removes it later.
         """
-        rules = self._rules
-        query: dict[str, Any] = {"deleted": {"$ne": True}}
-        if sid is not None:
-            query["_id"] = rules.storage_id(sid)
-        await self._prepare()
-        with guarded(rules.timeout):
-            result = await self._collection.update_many(query, rules.flag_update(_clock.now()))
-        return result.modified_count
+        return await self.flag_documents(None if sid is None else {"_id": self.storage_id(sid)})
 
-    async def cleanup(self, older_than: float = 0) -> int:
+    async def cleanup(self, older_than: float = 0, *, batch_size: int = 10_000) -> int:
         """Delete flagged and expired sessions; return how many.
 
         ``older_than`` (seconds) spares sessions flagged more recently, so that a
         request still holding one finishes before the document goes (the flag is
-        what stops that request writing it back).
+        what stops that request writing it back). The deletion goes in batches of
+        ``batch_size`` (:meth:`delete_batches`), each with the store's ``timeout``;
+        iterate ``delete_batches(cleanup_filter(older_than))`` to see progress.
         """
-        now = _clock.now()
-        cutoff = _clock.after(now, -older_than)
-        flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
-        query = {"$or": [flagged, {"expires": {"$lte": now}}]}
-        await self._prepare()
-        with guarded(self._rules.timeout):
-            result = await self._collection.delete_many(query)
-        return result.deleted_count
+        deleted = 0
+        query = self.cleanup_filter(older_than)
+        async for so_far in self.delete_batches(query, batch_size=batch_size):
+            deleted = so_far
+        return deleted

@@ -11,16 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import OperationFailure
 
-from mongosession._errors import ChangeStreamsUnsupported
-from mongosession.store.errors import guarded
+from mongosession._errors import ChangeStreamsUnsupported, ConfigurationError
+from mongosession.store.errors import ServerCode, guarded
 from mongosession.store.events import SessionEvent, ends_stream, event_from_change, watch_pipeline
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.change_stream import AsyncChangeStream
     from pymongo.asynchronous.collection import AsyncCollection
-
-# The server's "$changeStream is only supported on replica sets".
-_NOT_A_REPLICA_SET = 40573
 
 
 class AsyncSessionEvents:
@@ -46,9 +43,11 @@ class AsyncSessionEvents:
         max_await: float,
     ) -> None:
         if not isinstance(max_await, (int, float)) or max_await <= 0:
-            raise ValueError("max_await must be a positive number of seconds")
+            raise ConfigurationError("max_await must be a positive number of seconds")
         if timeout is not None and max_await >= timeout:
-            raise ValueError(f"max_await ({max_await}s) must be shorter than the store's timeout")
+            raise ConfigurationError(
+                f"max_await ({max_await}s) must be shorter than the store's timeout"
+            )
         self._collection = collection
         self._timeout = timeout
         self._pre_images = pre_images
@@ -72,7 +71,7 @@ class AsyncSessionEvents:
             try:
                 self._stream = await self._collection.watch(watch_pipeline(), **options)
             except OperationFailure as exc:
-                if exc.code == _NOT_A_REPLICA_SET:
+                if exc.code == ServerCode.CHANGE_STREAMS_NEED_A_REPLICA_SET:
                     raise ChangeStreamsUnsupported(
                         "change streams need a replica set or a sharded cluster; this "
                         "server is a standalone mongod (a single-node replica set will do: "

@@ -13,18 +13,21 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pymongo import MongoClient, ReadPreference
-from pymongo.errors import ConfigurationError, OperationFailure
+from pymongo.errors import ConfigurationError as DriverConfigurationError
+from pymongo.errors import OperationFailure
 from pymongo.synchronous.collection import Collection
 from pymongo.write_concern import WriteConcern
 
 from mongosession import _clock
 from mongosession._errors import (
+    ConfigurationError,
+    ConfigurationTypeError,
     IndexConflict,
     IndexPermissionError,
 )
 from mongosession.codecs.formats import Codec
 from mongosession.store.documents import CODEC_OPTIONS
-from mongosession.store.errors import RequestBudget, guarded
+from mongosession.store.errors import INDEX_CONFLICT_CODES, RequestBudget, ServerCode, guarded
 from mongosession.store.events import EventEmitter
 from mongosession.store.indexes import EXPIRES_INDEX, USER_INDEX, indexes_to_create
 from mongosession.store.rules import (
@@ -102,10 +105,10 @@ class StoreBase(EventEmitter):
             request_timeout=request_timeout,
         )
         if (uri is None) == (client is None):
-            raise ValueError("pass exactly one of uri= or client=")
+            raise ConfigurationError("pass exactly one of uri= or client=")
         if client is None:
             if not isinstance(uri, str):
-                raise TypeError("uri must be a str")
+                raise ConfigurationTypeError("uri must be a str")
             extra: dict[str, Any] = {}
             if timeout is not None:
                 extra["serverSelectionTimeoutMS"] = extra["connectTimeoutMS"] = int(timeout * 1000)
@@ -115,8 +118,8 @@ class StoreBase(EventEmitter):
         if db_name is None:
             try:
                 database = client.get_default_database()
-            except ConfigurationError:
-                raise ValueError(
+            except DriverConfigurationError:
+                raise ConfigurationError(
                     "name the database: pass db_name= or put it in the URI (mongodb://host/app)"
                 ) from None
         else:
@@ -190,37 +193,46 @@ class StoreBase(EventEmitter):
             IndexPermissionError: the user may not create indexes.
             StoreUnavailable: the database did not answer in time.
         """
-        rules = self._rules
+        self._create_missing(self._index_specs())
+
+    def _index_specs(self) -> list[dict[str, Any]]:
+        # The indexes this configuration uses.
         wanted = []
-        if rules.auto_remove == "native":
+        if self._rules.auto_remove == "native":
             wanted.append(EXPIRES_INDEX)
-        if rules.user_path is not None:
+        if self._rules.user_path is not None:
             wanted.append(USER_INDEX)
+        return wanted
+
+    def _create_missing(self, wanted: list[dict[str, Any]]) -> list[str]:
+        # Create the indexes of ``wanted`` that are missing; return their names.
         if not wanted:
-            return
-        with guarded(rules.timeout):
+            return []
+        with guarded(self._rules.timeout):
             try:
                 existing = (self._collection.list_indexes()).to_list()
             except OperationFailure as exc:
-                if exc.code != 13:  # Unauthorized: try to create, and say so if refused
+                if exc.code != ServerCode.UNAUTHORIZED:  # try to create, and say so if refused
                     raise
                 existing = []
-            for spec in indexes_to_create(wanted, existing):
+            missing = indexes_to_create(wanted, existing)
+            for spec in missing:
                 options = {k: v for k, v in spec.items() if k not in ("key", "name")}
                 try:
                     self._collection.create_index(
                         list(spec["key"].items()), name=spec["name"], **options
                     )
                 except OperationFailure as exc:
-                    if exc.code == 13:
+                    if exc.code == ServerCode.UNAUTHORIZED:
                         raise IndexPermissionError(
                             f"not allowed to create index {spec['name']!r}: run "
                             "`mongosession ensure-indexes` as a user who may, then pass "
                             "create_indexes=False"
                         ) from exc
-                    if exc.code in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
+                    if exc.code in INDEX_CONFLICT_CODES:
                         raise IndexConflict(str(exc)) from exc
                     raise
+        return [spec["name"] for spec in missing]
 
     def _find(self, query: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         self._prepare()

@@ -27,13 +27,13 @@ from mongosession.store.merge import MERGE_ATTEMPTS, merge_changes
 from mongosession.store.rules import (
     remember,
 )
+from mongosession.store.synchronous.admin import StoreAdmin
 from mongosession.store.synchronous.base import ID
-from mongosession.store.synchronous.users import UserSessions
 
 _UNSET: Any = object()
 
 
-class MongoStore(UserSessions):
+class MongoStore(StoreAdmin):
     """Server-side sessions in a MongoDB collection, express-session's store API.
 
     Documents are the ones connect-mongo 6 writes, so Node and Python apps can
@@ -309,27 +309,19 @@ class MongoStore(UserSessions):
         A flagged session is invisible to reads and is never written again;
         :meth:`cleanup` removes it later.
         """
-        rules = self._rules
-        query: dict[str, Any] = {"deleted": {"$ne": True}}
-        if sid is not None:
-            query["_id"] = rules.storage_id(sid)
-        self._prepare()
-        with guarded(rules.timeout):
-            result = self._collection.update_many(query, rules.flag_update(_clock.now()))
-        return result.modified_count
+        return self.flag_documents(None if sid is None else {"_id": self.storage_id(sid)})
 
-    def cleanup(self, older_than: float = 0) -> int:
+    def cleanup(self, older_than: float = 0, *, batch_size: int = 10_000) -> int:
         """Delete flagged and expired sessions; return how many.
 
         ``older_than`` (seconds) spares sessions flagged more recently, so that a
         request still holding one finishes before the document goes (the flag is
-        what stops that request writing it back).
+        what stops that request writing it back). The deletion goes in batches of
+        ``batch_size`` (:meth:`delete_batches`), each with the store's ``timeout``;
+        iterate ``delete_batches(cleanup_filter(older_than))`` to see progress.
         """
-        now = _clock.now()
-        cutoff = _clock.after(now, -older_than)
-        flagged = {"deleted": True, "deletedAt": {"$not": {"$gt": cutoff}}}
-        query = {"$or": [flagged, {"expires": {"$lte": now}}]}
-        self._prepare()
-        with guarded(self._rules.timeout):
-            result = self._collection.delete_many(query)
-        return result.deleted_count
+        deleted = 0
+        query = self.cleanup_filter(older_than)
+        for so_far in self.delete_batches(query, batch_size=batch_size):
+            deleted = so_far
+        return deleted

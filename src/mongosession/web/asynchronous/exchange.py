@@ -11,22 +11,31 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mongosession import _clock
-from mongosession._errors import SessionEnded, SessionIdCollision
+from mongosession._errors import MongoSessionError, SessionEnded, SessionIdCollision
 from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.web.config import SessionConfig, SessionCookie
-from mongosession.web.rules import Plan, RequestState
+from mongosession.web.failures import Failure, failure_for
+from mongosession.web.rules import Plan, RequestState, is_secure
 from mongosession.web.session import Session
 
 #: New ids tried when ``create`` finds the id taken (only a broken genid collides).
 ID_ATTEMPTS = 3
 
+#: A request header by its lower-case name (None when absent), as a framework gives it.
+HeaderGetter = Callable[[str], str | None]
+
+#: Response headers: (lower-case name, value) pairs.
+Headers = list[tuple[str, str]]
+
 
 class AsyncExchange:
     """The session of one request against an :class:`AsyncMongoStore`.
 
-    An adapter calls :meth:`load` before the handler and :meth:`commit` before
-    the response headers go out; the handler's ``session.regenerate()`` and
-    friends land here.
+    An adapter makes one with :meth:`for_request`, calls :meth:`load` before the
+    handler and :meth:`commit` before the response headers go out; the handler's
+    ``session.regenerate()`` and friends land here. A store failure becomes a
+    :class:`~mongosession.web.failures.Failure` (:meth:`failure`), which the
+    adapter only renders.
     """
 
     def __init__(
@@ -37,7 +46,7 @@ class AsyncExchange:
         cookie_header: str | None,
         header_value: str | None = None,
         secure_request: bool = False,
-        session_class: type[Session] = Session,
+        session_class: type[Session[AsyncExchange]] = Session,
     ) -> None:
         self.store = store
         self.state = RequestState(
@@ -45,12 +54,41 @@ class AsyncExchange:
         )
         self._cookie_header = cookie_header
         self._header_value = header_value
-        self.session: Session | None = None
+        self.session: Session[AsyncExchange] | None = None
         #: All of this request's store calls together wait at most the store's
         #: ``request_timeout``.
         self.budget = store.request_budget()
 
-    async def load(self) -> Session:
+    @classmethod
+    def for_request(
+        cls,
+        store: AsyncMongoStore,
+        config: SessionConfig,
+        header: HeaderGetter,
+        *,
+        https: bool,
+        session_class: type[Session[AsyncExchange]] = Session,
+    ) -> AsyncExchange:
+        """The exchange of one request, reading what it needs through ``header``.
+
+        ``header(name)`` returns the request's header of that lower-case name,
+        or None; for ``cookie``, every ``Cookie`` line joined with ``"; "``.
+        Only the headers the options need are read: the cookie (or the
+        configured ``header``), and ``x-forwarded-proto`` with ``proxy``.
+        ``https`` is whether the request itself came over TLS.
+        """
+        name = config.header
+        forwarded = header("x-forwarded-proto") if config.proxy else None
+        return cls(
+            store,
+            config,
+            cookie_header=header("cookie") if name is None else None,
+            header_value=header(name.lower()) if name is not None else None,
+            secure_request=is_secure(config, https=https, forwarded_proto=forwarded),
+            session_class=session_class,
+        )
+
+    async def load(self) -> Session[AsyncExchange]:
         """Read the presented session (one query), or start a new one (none).
 
         Raises:
@@ -69,12 +107,12 @@ class AsyncExchange:
             self.session = state.loaded_session(sid, stored, self, now)
         return self.session
 
-    def _current(self) -> Session:
+    def _current(self) -> Session[AsyncExchange]:
         if self.session is None:
             raise RuntimeError("the session is not loaded")
         return self.session
 
-    def _renew(self, session: Session, *, keep_data: bool) -> None:
+    def _renew(self, session: Session[AsyncExchange], *, keep_data: bool) -> None:
         # A new id for the same object, not yet stored; the presented cookie
         # has ended if this was its session.
         state = self.state
@@ -131,7 +169,7 @@ class AsyncExchange:
                 await self.store.destroy(session.id)
         self._end(session)
 
-    def _end(self, session: Session) -> None:
+    def _end(self, session: Session[AsyncExchange]) -> None:
         # The presented session is over: a new, empty, unsaved one follows,
         # created only if the handler writes to it.
         self._renew(session, keep_data=False)
@@ -164,7 +202,7 @@ class AsyncExchange:
         """Restart the cookie's lifetime from now (the store is touched at the end)."""
         self._current().cookie.reset_max_age(_clock.now())
 
-    async def _create(self, session: Session, insert: Callable[[], Any]) -> Any:
+    async def _create(self, session: Session[AsyncExchange], insert: Callable[[], Any]) -> Any:
         # ``insert()`` stores the session under ``session.id``; a taken id (only
         # a broken genid collides) gets a new one.
         for attempt in range(ID_ATTEMPTS):
@@ -176,7 +214,7 @@ class AsyncExchange:
                 session.id = self.state.new_id()
         raise AssertionError("unreachable")
 
-    async def _write(self, session: Session, *, create: bool) -> bool:
+    async def _write(self, session: Session[AsyncExchange], *, create: bool) -> bool:
         state = self.state
         data = state.stored_form(session)
         if create:
@@ -186,15 +224,22 @@ class AsyncExchange:
         state.mark_saved(session, data)
         return True
 
-    async def commit(self, current: Any) -> list[tuple[str, str]]:
-        """Carry out the end of the request; return the headers to add.
+    async def commit(self, current: Any, status: int | None) -> tuple[Headers, Failure | None]:
+        """Carry out the end of the request: the headers to add, or the failure to answer with.
 
         ``current`` is what the request's session slot holds now: the session,
-        or None when the handler unset it.
+        or None when the handler unset it. ``status`` is the response's (None:
+        the handler raised); after a server error nothing is written and no
+        cookie is sent (:func:`~mongosession.web.rules.saves_after`).
+
+        Returns ``(headers, None)``, or ``([], failure)`` when the store refused
+        the write (:meth:`failure`): the adapter then sends the failure instead
+        of the handler's response.
 
         Raises:
-            StoreUnavailable: a write could not be made; fail closed.
-            SessionConflict: a concurrent request changed the same keys.
+            MongoSessionError: one that is no session failure (a
+                :class:`~mongosession.ReservedKey` put in the session slot past its
+                checks, say): the framework's 500.
         """
         session = self._current()
         if current is None:
@@ -205,26 +250,36 @@ class AsyncExchange:
                 dict.update(session, current)
             session_now = session
         state = self.state
-        plan = state.plan(session_now, _clock.now())
-        with self.budget.charged():
-            if plan.destroy is not None:
-                await self.store.destroy(plan.destroy)
-            elif plan.create or plan.update:
-                if not await self._write(session, create=plan.create):
-                    # Destroyed or revoked while this request ran: stays gone.
-                    plan.set_cookie = False
-                    plan.clear_cookie = True
-            elif plan.touch:
-                await self.store.touch(session.id, state.touch_form(session))
-        return state.cookie_headers(session_now, plan)
+        plan = state.plan(session_now, _clock.now(), status=status)
+        try:
+            with self.budget.charged():
+                if plan.destroy is not None:
+                    await self.store.destroy(plan.destroy)
+                elif plan.create or plan.update:
+                    if not await self._write(session, create=plan.create):
+                        # Destroyed or revoked while this request ran: stays gone.
+                        plan.set_cookie = False
+                        plan.clear_cookie = True
+                elif plan.touch:
+                    await self.store.touch(session.id, state.touch_form(session))
+        except MongoSessionError as exc:
+            failure = self.failure(exc)
+            if failure is None:
+                raise
+            return [], failure
+        return state.cookie_headers(session_now, plan), None
 
-    def failure_headers(self, exc: BaseException) -> list[tuple[str, str]]:
-        """Headers for the error response that answers ``exc`` (see ``failure_status``).
+    def failure(self, exc: BaseException) -> Failure | None:
+        """The answer to ``exc``, logged (:func:`~mongosession.web.failures.failure_for`); None for others.
 
         A session that ended during the request (:class:`SessionEnded`) gets
         its cookie cleared; other failures leave the client's cookie alone, for
         when the database is back.
         """
-        if isinstance(exc, SessionEnded) and self.session is not None:
-            return self.state.cookie_headers(self.session, Plan(clear_cookie=True))
-        return []
+        session = self.session
+        if session is None:
+            return failure_for(exc)
+        return failure_for(
+            exc,
+            clearing_headers=lambda: self.state.cookie_headers(session, Plan(clear_cookie=True)),
+        )

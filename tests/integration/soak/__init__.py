@@ -1,0 +1,1 @@
+"""The load-and-fault run, outside the unit suite: ``python -m tests.integration.soak``."""

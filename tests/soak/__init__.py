@@ -1,1 +1,0 @@
-"""The load-and-fault run, outside the unit suite: ``python -m tests.soak``."""
