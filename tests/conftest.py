@@ -12,7 +12,7 @@ here for the whole suite.
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "pytester"]
 
 # ``--hypothesis-profile=thorough`` when hunting (the tests' own example counts are modest).
 settings.register_profile("thorough", max_examples=2000, deadline=None)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
+from mongosession.testing.deployment import MongoDeployment
 from mongosession.testing.localdb import LocalMongod, find_mongod, strip_db_path, with_db
 from tests.support.faultproxy import FaultProxy
 from tests.support.monitoring import CommandLog
@@ -78,99 +78,26 @@ def needs_local_servers() -> None:
 # -- the factory ----------------------------------------------------------------------------------
 
 
-class Deployment:
-    """A MongoDB the tests may use, and clean databases on it.
-
-    ``uri`` has no database path (options are kept); ``server`` is the ``mongod`` this
-    test session started, or None for ``MONGODB_URI``.
-    """
-
-    def __init__(self, uri: str, server: LocalMongod | None = None, *, fast_ttl: bool = False):
-        self.uri = uri
-        self.server = server
-        #: Whether the TTL monitor runs every second (``ttlMonitorSleepSecs=1``).
-        self.fast_ttl = fast_ttl
-        self._admin: Client | None = None
-
-    @classmethod
-    @contextmanager
-    def started(cls, root: Path, **options: Any) -> Iterator[Deployment]:
-        """A ``mongod`` of its own in ``root`` (``LocalMongod`` options), stopped afterwards."""
-        server = LocalMongod(root / "db", log_path=root / "mongod.log", **options)
-        server.start()
-        try:
-            with cls(server.uri, server) as deployment:
-                yield deployment
-        finally:
-            server.stop()
-
-    @property
-    def admin(self) -> Client:
-        """A client for the fixtures' own work (dropping databases), closed with the deployment."""
-        if self._admin is None:
-            self._admin = MongoClient(self.uri)
-        return self._admin
-
-    def client(self, **options: Any) -> Client:
-        """A new client of this deployment (tz-aware unless told otherwise); the caller closes it."""
-        options.setdefault("tz_aware", True)
-        return MongoClient(self.uri, **options)
-
-    def uri_of(self, db_name: str) -> str:
-        """This deployment's URI with ``/<db_name>`` as its database path."""
-        return with_db(self.uri, db_name)
-
-    @contextmanager
-    def databases(self, prefix: str = "t_") -> Iterator[Callable[[], str]]:
-        """``new()`` names a database no test used; every one of them is dropped afterwards."""
-        names: list[str] = []
-
-        def new() -> str:
-            names.append(f"{prefix}{uuid.uuid4().hex[:12]}")
-            return names[-1]
-
-        try:
-            yield new
-        finally:
-            for name in names:
-                self.admin.drop_database(name)
-
-    def close(self) -> None:
-        if self._admin is not None:
-            self._admin.close()
-
-    def __enter__(self) -> Deployment:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+Deployment = MongoDeployment  # the suite's name for it
 
 
 # -- the standalone server ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def local_mongod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMongod | None]:
-    """The ``mongod`` started for this test session, or ``None`` when MONGODB_URI is set."""
-    if USING_ENV_URI:
-        yield None
-        return
-    mongod_path = find_mongod()  # raises with "install the `server` extra or set MONGODB_URI"
-    root = tmp_path_factory.mktemp("mongod")
-    server = LocalMongod(root / "db", log_path=root / "mongod.log", mongod_path=mongod_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def mongodb(mongosession_deployment: Deployment) -> Deployment:
+    """The test server: MONGODB_URI, or a ``mongod`` started for the session.
+
+    The same one mongosession's pytest plugin gives applications' tests
+    (``mongosession_deployment``, :mod:`mongosession.testing.pytest_plugin`).
+    """
+    return mongosession_deployment
 
 
 @pytest.fixture(scope="session")
-def mongodb(local_mongod: LocalMongod | None) -> Iterator[Deployment]:
-    """The test server: MONGODB_URI, or :func:`local_mongod`."""
-    uri = strip_db_path(os.environ["MONGODB_URI"]) if local_mongod is None else local_mongod.uri
-    with Deployment(uri, local_mongod) as deployment:
-        yield deployment
+def local_mongod(mongodb: Deployment) -> LocalMongod | None:
+    """The ``mongod`` started for this test session, or ``None`` when MONGODB_URI is set."""
+    return mongodb.server
 
 
 @pytest.fixture(scope="session")

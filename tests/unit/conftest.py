@@ -28,6 +28,9 @@ MESSAGE = "unit tests must not use MongoDB (tests/unit): move the test to tests/
 #: database fixture (db, kit, test_uri, rs_uri...) depends on one of them.
 SERVER_FIXTURES = frozenset(
     {
+        "mongosession_deployment",
+        "mongosession_db_uri",
+        "mongosession_store",
         "local_mongod",
         "mongodb",
         "mongodb_uri",
@@ -52,6 +55,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
     raise pytest.UsageError(MESSAGE)
+
+
+@pytest.fixture(scope="session")
+def mongosession_deployment() -> NoReturn:
+    _refuse()
 
 
 @pytest.fixture(scope="session")
