@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+# ruff: noqa: E402
 import asyncio
 import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
+
+# The framework first: without it, say which extra installs it (the imports follow).
+from mongosession._extras import require
+
+require("django", extra="django", feature="mongosession.django")
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

@@ -31,7 +31,13 @@ with an unhandled exception.
 
 from __future__ import annotations
 
+# ruff: noqa: E402
 from typing import Any
+
+# The framework first: without it, say which extra installs it (the imports follow).
+from mongosession._extras import require
+
+require("aiohttp", extra="aiohttp", feature="mongosession.aiohttp")
 
 from aiohttp import web
 from aiohttp.typedefs import Handler

@@ -22,9 +22,15 @@ take the place of ``uri`` for their store. ``ttl`` defaults to
 
 from __future__ import annotations
 
+# ruff: noqa: E402
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+# The framework first: without it, say which extra installs it (the imports follow).
+from mongosession._extras import require
+
+require("django", extra="django", feature="mongosession.django")
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import (

@@ -30,10 +30,16 @@ server error (5xx), which is also what Flask answers for a view that raised.
 
 from __future__ import annotations
 
+# ruff: noqa: E402
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
+
+# The framework first: without it, say which extra installs it (the imports follow).
+from mongosession._extras import require
+
+require("flask", extra="flask", feature="mongosession.flask")
 
 from flask import Flask
 from flask import session as flask_session
