@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
