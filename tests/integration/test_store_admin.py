@@ -24,12 +24,14 @@ from pymongo.database import Database
 
 from mongosession import IndexConflict, MongoStore, _clock
 from mongosession.cli import main
-from mongosession.store.inspection import FLAGGED_INDEX, after_id, both
+from mongosession.store.indexes import USER_INDEX
+from mongosession.store.inspection import FLAGGED_INDEX, after_id, both, namespace_hint
 from tests.support.monitoring import CommandLog
 from tests.support.sessions import OTHER, SID, session
 from tests.support.stores import StoreKit
 
 HOUR = timedelta(hours=1)
+USER_FILTER = USER_INDEX["partialFilterExpression"]
 #: A date past year 9999, as JavaScript may store it.
 FAR = DatetimeMS(300_000_000_000_000)
 
@@ -352,6 +354,40 @@ def test_session_stats_of_a_missing_collection(kit: StoreKit) -> None:
     assert (stats.documents, stats.live, stats.average_size, stats.ttl_index) == (0, 0, None, None)
 
 
+def test_session_stats_know_the_indexes_by_key_and_options_not_by_name(
+    kit: StoreKit, db: Database[Any]
+) -> None:
+    db.sessions.create_index("expires", name="expires_1", expireAfterSeconds=3600)
+    db.sessions.create_index("user", name="by_user", partialFilterExpression=USER_FILTER)
+    store = kit.store(create_indexes=False)
+
+    stats = store.session_stats()
+
+    assert stats.ttl_index is None
+    assert stats.ttl_index_problem == (
+        "index 'expires_1' has expireAfterSeconds 3600 (the store needs 0)"
+    )
+    assert (stats.user_index, stats.user_index_problem) == ("by_user", None)
+
+
+def test_namespace_check_tells_a_missing_database_from_a_missing_collection(
+    kit: StoreKit, db: Database[Any]
+) -> None:
+    store = kit.store(create_indexes=False)
+    assert store.namespace_check().database_exists is False
+    db.other.insert_one({})
+    assert store.namespace_check()[2:5] == (True, False, ["other"])
+    store.set(SID, session())
+    assert store.namespace_check()[2:4] == (True, True)
+
+    typo = kit.store(create_indexes=False, collection="sesions")
+    hint = namespace_hint(typo.namespace_check())
+    assert hint == (
+        f"database '{kit.db_name}' has no collection 'sesions'; did you mean 'sessions'? "
+        "Pass --collection"
+    )
+
+
 # -- revoking and cleaning up -----------------------------------------------------------
 
 
@@ -417,6 +453,15 @@ def test_setup_indexes_says_what_it_created_and_what_was_there(
     assert second == (["deleted_1"], ["expires_1", "user_1"])
     flagged = {ix["name"]: ix for ix in db.sessions.list_indexes()}["deleted_1"]
     assert flagged["partialFilterExpression"] == FLAGGED_INDEX["partialFilterExpression"]
+
+
+def test_setup_indexes_names_an_identical_index_as_it_is_called(
+    kit: StoreKit, db: Database[Any]
+) -> None:
+    db.sessions.create_index("expires", name="sessions_ttl", expireAfterSeconds=0)
+    store = kit.store(create_indexes=False)
+
+    assert store.setup_indexes() == ([], ["sessions_ttl"])
 
 
 def test_setup_indexes_reports_a_conflict_before_creating_anything(

@@ -34,6 +34,7 @@ from mongosession.cli.output import (
     CliError,
     Progress,
     ask,
+    id_value,
     print_json,
     warn,
 )
@@ -46,6 +47,7 @@ from mongosession.cli.reports import (
     Summary,
     write_cleaned,
     write_event,
+    write_hint,
     write_indexes,
     write_listing,
     write_revoked,
@@ -54,7 +56,7 @@ from mongosession.cli.reports import (
 )
 from mongosession.codecs.encryption import is_envelope
 from mongosession.codecs.formats import BsonCodec, JsonCodec
-from mongosession.store.inspection import unreadable_dates
+from mongosession.store.inspection import both, namespace_hint, unreadable_dates
 from mongosession.store.synchronous.store import MongoStore
 
 #: Where ``show`` finds the store's secrets when they are not given as options.
@@ -62,7 +64,9 @@ ENCRYPTION_KEYS_ENV = "MONGOSESSION_ENCRYPTION_KEYS"
 HASH_KEY_ENV = "MONGOSESSION_HASH_KEY"
 
 DEFAULT_BATCH = 10_000
-#: Sessions ``list`` reads a page: a range of the ``_id`` index each.
+#: Sessions ``list`` shows without ``--limit`` or ``--page-size``.
+DEFAULT_LIMIT = 50
+#: Sessions ``list --limit 0`` reads a page: a range of the ``_id`` index each.
 LIST_PAGE = 1_000
 _INT64 = 2**63
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -87,12 +91,23 @@ def _of_user(text: str) -> dict[str, Any]:
     return {"user": {"$in": user_values(text)}}
 
 
+def missing_namespace(store: MongoStore) -> str | None:
+    """Advice when the store's database or collection does not exist, else None.
+
+    For a command that found nothing, and only then (it costs a round trip): a
+    misspelt ``--db`` or ``--collection`` otherwise reads as an empty collection.
+    """
+    return namespace_hint(store.namespace_check())
+
+
 # -- stats, list, show ------------------------------------------------------------
 
 
 def cmd_stats(store: MongoStore, args: argparse.Namespace) -> int:
     """Counts by state, average size, indexes, and the users with most live sessions."""
-    write_stats(store.session_stats(top=args.top), args.json)
+    stats = store.session_stats(top=args.top)
+    hint = missing_namespace(store) if not stats.documents else None
+    write_stats(stats, args.json, hint)
     return EXIT_OK
 
 
@@ -132,18 +147,45 @@ def latest_first(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [doc for _, doc in sorted(enumerate(docs), key=key)]
 
 
+def _page(
+    store: MongoStore, query: Mapping[str, Any], args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], bool, Any]:
+    # One page in _id order after --after: the documents, whether more follow, and
+    # the last id shown (where the next page starts). One more is read than shown,
+    # to tell whether more follow: a range of the _id index, at any depth.
+    size = args.page_size or DEFAULT_LIMIT
+    after = None if args.after is None else id_value(args.after)
+    docs = store.list_sessions(query, after=after, limit=size + 1)
+    more = len(docs) > size
+    docs = docs[:size]
+    return docs, more, docs[-1]["_id"] if more else None
+
+
 def cmd_list(store: MongoStore, args: argparse.Namespace) -> int:
-    """Live sessions, latest expiry first, optionally of one user."""
+    """Live sessions, latest expiry first or a page at a time by id, optionally of one user."""
+    paged = args.page_size is not None or args.after is not None
+    if paged and args.limit is not None:
+        raise CliError(
+            "--limit lists the latest expiries, --page-size and --after page by id: "
+            "give one or the other",
+            EXIT_USAGE,
+        )
     query = store.live_filter() if args.user is None else store.live_filter(**_of_user(args.user))
-    if args.limit:  # one more than shown, to tell whether there are more
-        docs = store.recent_sessions(query, limit=args.limit + 1)
+    next_id: Any = None
+    if paged:
+        docs, truncated, next_id = _page(store, query, args)
+        limit = args.page_size or DEFAULT_LIMIT
     else:
-        docs = latest_first(_pages(store, query))
-    truncated = bool(args.limit) and len(docs) > args.limit
-    sessions = [
-        Summary(**Summary.fields_of(doc, store.state_of(doc))) for doc in docs[: args.limit or None]
-    ]
-    write_listing(Listing(sessions, truncated, args.limit), args.json)
+        limit = DEFAULT_LIMIT if args.limit is None else args.limit
+        if limit:  # one more than shown, to tell whether there are more
+            docs = store.recent_sessions(query, limit=limit + 1)
+        else:
+            docs = latest_first(_pages(store, query))
+        truncated = bool(limit) and len(docs) > limit
+        docs = docs[: limit or None]
+    sessions = [Summary(**Summary.fields_of(doc, store.state_of(doc))) for doc in docs]
+    hint = missing_namespace(store) if not sessions and args.after is None else None
+    write_listing(Listing(sessions, truncated, limit, paged, next_id), args.json, hint)
     if not sessions and args.user is not None:
         warn(f"no live sessions for user '{args.user}'")
         return EXIT_NOTHING_DONE
@@ -199,8 +241,11 @@ def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
     doc = store.document(stored_id)
     if doc is None:
         hashed = f" (stored as '{stored_id}')" if stored_id != args.sid else ""
-        warn(f"no session '{args.sid}'{hashed} in {store.namespace}")
-        return EXIT_NOTHING_DONE
+        raise CliError(
+            f"no session '{args.sid}'{hashed} in {store.namespace}",
+            EXIT_NOTHING_DONE,
+            missing_namespace(store),
+        )
     data, payload, problem = _decode_payload(doc.get("session"), str(doc["_id"]), store)
     summary = Summary.fields_of(doc, store.state_of(doc))
     summary["size"] = len(bson.encode(doc))
@@ -233,57 +278,94 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def _delete(
-    store: MongoStore, query: Mapping[str, Any], batch_size: int, progress: Progress | None
+    store: MongoStore,
+    query: Mapping[str, Any],
+    batch_size: int,
+    progress: Progress | None,
+    done_before: int = 0,
 ) -> int:
-    # Delete in batches (the store's), reporting each to ``progress``; return how many.
+    # Delete in batches (the store's), reporting the running total (from
+    # ``done_before``) to ``progress``; return how many this call deleted.
     deleted = 0
     for deleted in store.delete_batches(query, batch_size=batch_size):
         if progress is not None:
-            progress.update(deleted)
-    if progress is not None:
-        progress.finish(deleted)
+            progress.update(done_before + deleted)
     return deleted
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def cmd_revoke(store: MongoStore, args: argparse.Namespace) -> int:
-    """End one session, every session of a user (but one), or all of them."""
+    """End one session, every session of a user (but one), or all of them.
+
+    The number it asks about is the live sessions, by the store's live filter, as
+    ``stats`` counts them; documents already ended (expired, flagged, past
+    ``--absolute-lifetime``) that match go too, and are counted apart.
+    """
     chosen = [name for name in ("sid", "user", "all") if getattr(args, name) not in (None, False)]
     if len(chosen) != 1:
         raise CliError("revoke takes exactly one of: SID, --user USER, --all", EXIT_USAGE)
     if args.keep is not None and args.user is None:
         raise CliError("--keep goes with --user", EXIT_USAGE)
-    query: dict[str, Any]
+    conditions: dict[str, Any]
     if args.sid is not None:
-        query = {"_id": args.sid}
+        conditions = {"_id": args.sid}
         what = f"session '{args.sid}'"
     elif args.user is not None:
-        query = _of_user(args.user)
+        conditions = _of_user(args.user)
         if args.keep is not None:
-            query["_id"] = {"$ne": args.keep}
+            conditions["_id"] = {"$ne": args.keep}
         what = f"the sessions of user '{args.user}'" + (
             f" except '{args.keep}'" if args.keep is not None else ""
         )
     else:
-        query = {}
+        conditions = {}
         what = f"ALL sessions in {store.namespace}"
+    live_now = store.live_filter()  # one instant for both halves
+    live_query = both(conditions, live_now)
+    ended_query = both(conditions, {"$nor": [live_now]})
+    live = store.count(live_query)
     # With --flag, only what is not flagged yet counts: flagging it again does nothing.
-    count = store.flag_counts(query).unflagged if args.flag else store.count(query)
-    if not count:
+    matching = store.flag_counts(conditions).unflagged if args.flag else store.count(conditions)
+    ended = max(0, matching - live)
+    if not live and not ended:
         warn(f"nothing to revoke: no match for {what}")
+        hint = missing_namespace(store)
+        if args.json:
+            print_json({"revoked": 0, "flagged": args.flag, **({"hint": hint} if hint else {})})
+        else:
+            write_hint(hint)
+        return EXIT_NOTHING_DONE
+    verb = "flag" if args.flag else "delete"
+    if ended:
+        counted = (
+            f"{_plural(live, 'live session')}, "
+            f"and {_plural(ended, 'ended document')} not yet removed"
+        )
+    else:
+        counted = _plural(live, "document")
+    if not _confirm(f"{verb} {what} ({counted})?", args):
+        warn("nothing revoked")
         if args.json:
             print_json({"revoked": 0, "flagged": args.flag})
         return EXIT_NOTHING_DONE
-    verb = "flag" if args.flag else "delete"
-    if not _confirm(f"{verb} {what} ({count} document{'s' if count != 1 else ''})?", args):
-        warn("nothing revoked")
-        return EXIT_NOTHING_DONE
     if args.flag:
-        revoked = store.flag_documents(query)
+        revoked = store.flag_documents(live_query)
+        removed = store.flag_documents(ended_query) if ended else 0
     else:
-        progress = Progress(count, "revoke") if count > args.batch_size else None
-        revoked = _delete(store, query, args.batch_size, progress)
+        total = live + ended
+        progress = Progress(total, "revoke") if total > args.batch_size else None
+        revoked = _delete(store, live_query, args.batch_size, progress)
+        removed = _delete(store, ended_query, args.batch_size, progress, revoked) if ended else 0
+        if progress is not None:
+            progress.finish(revoked + removed)
     write_revoked(Revoked(revoked, args.flag), args.json)
-    return EXIT_OK if revoked else EXIT_NOTHING_DONE
+    if removed:
+        done = "flagged" if args.flag else "deleted"
+        warn(f"(also {done} {_plural(removed, 'ended document')})")
+    return EXIT_OK if revoked or removed else EXIT_NOTHING_DONE
 
 
 def cmd_cleanup(store: MongoStore, args: argparse.Namespace) -> int:
@@ -296,7 +378,10 @@ def cmd_cleanup(store: MongoStore, args: argparse.Namespace) -> int:
         progress = Progress(total, "cleanup")
         progress.update(0)
         deleted = _delete(store, query, args.batch_size, progress)
-    write_cleaned(Cleaned(counts.flagged, counts.unflagged, deleted, args.dry_run), args.json)
+        progress.finish(deleted)
+    hint = None if total else missing_namespace(store)
+    cleaned = Cleaned(counts.flagged, counts.unflagged, deleted, args.dry_run)
+    write_cleaned(cleaned, args.json, hint)
     return EXIT_OK
 
 
@@ -323,6 +408,7 @@ def cmd_ensure_indexes(store: MongoStore, args: argparse.Namespace) -> int:
 
 def cmd_watch(store: MongoStore, args: argparse.Namespace) -> int:
     """Print sessions as they end (a change stream); Ctrl-C stops."""
+    write_hint(missing_namespace(store))  # it may still come: watch on
     seen = 0
     try:
         with store.watch(max_await=min(1.0, args.timeout / 2)) as events:

@@ -12,20 +12,28 @@ follow :meth:`str.isprintable`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from bson import json_util
 from bson.datetime_ms import DatetimeMS
 
 from mongosession import _clock
 
+#: Success.
 EXIT_OK = 0
+#: Not found, or nothing done.
 EXIT_NOTHING_DONE = 1
+#: Bad arguments or configuration: options, the URI and its options, names.
 EXIT_USAGE = 2
+#: The database cannot be reached: DNS, connection, no answer within ``--timeout``.
 EXIT_UNAVAILABLE = 3
+#: Authentication failed, or a privilege is missing.
 EXIT_PERMISSION = 4
+#: Encrypted session data that no given key opens.
 EXIT_ENCRYPTED = 5
 #: A failure the command does not know (a bug): what Python's exit would be.
 EXIT_BUG = 1
@@ -37,8 +45,10 @@ EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_NOTHING_DONE: "not found, or nothing done (no such session, nothing matched, "
     "confirmation declined, index conflict, change streams unsupported)",
-    EXIT_USAGE: "usage error (bad arguments, no URI, no database name, no terminal to confirm on)",
-    EXIT_UNAVAILABLE: "database unavailable (cannot connect, or no answer within --timeout)",
+    EXIT_USAGE: "usage error (bad arguments, a bad URI or URI option, no URI, no database "
+    "name, an invalid database or collection name, no terminal to confirm on)",
+    EXIT_UNAVAILABLE: "database unavailable (the host name does not resolve, cannot connect, "
+    "or no answer within --timeout)",
     EXIT_PERMISSION: "permission denied (authentication failed, or the user lacks a privilege)",
     EXIT_ENCRYPTED: "encrypted session data that no given key opens (show without the "
     "store's encryption keys, or with the wrong ones)",
@@ -46,11 +56,16 @@ EXIT_CODES = {
 
 
 class CliError(Exception):
-    """A failure the command line reports in one line, with an exit status."""
+    """A failure the command line reports in one line, with an exit status.
 
-    def __init__(self, message: str, status: int) -> None:
+    ``hint`` is a further line of advice (a misspelt database, say); with ``--json``
+    both go in the error object :func:`error_json` writes.
+    """
+
+    def __init__(self, message: str, status: int, hint: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.hint = hint
 
 
 # -- escaping ---------------------------------------------------------------------
@@ -129,10 +144,72 @@ def warn(message: object) -> None:
     print(printable(message), file=sys.stderr)
 
 
+def error_json(message: str, status: int, hint: str | None = None) -> None:
+    """Write a failure as one line of JSON on stdout: ``{"error", "status"[, "hint"]}``.
+
+    One line, so that it also reads as one more record of ``watch --json``.
+    """
+    body: dict[str, Any] = {"error": message, "status": status}
+    if hint is not None:
+        body["hint"] = hint
+    say_json(json.dumps(body), flush=True)
+
+
 def ask(question: str) -> bool:
     """Ask a yes/no question at the terminal (stderr, stdin); True for ``y`` or ``yes``."""
     print(f"{printable(question)} [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one shell word a user can paste back: bare, '...' or bash's $'...'.
+
+    The result is printable (:func:`printable`'s rule): unprintable characters are
+    escaped inside ``$'...'``, which bash reads back as the original. Write it with
+    :func:`warn_verbatim`, since :func:`printable` would escape its backslashes again.
+    """
+    if _SHELL_SAFE.fullmatch(text):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "'\\''") + "'"
+    return "$'" + printable(text).replace("'", "\\'") + "'"
+
+
+def warn_verbatim(line: str) -> None:
+    """Write on stderr a line that is printable already (built by :func:`shell_word`)."""
+    if not line.isprintable():  # never a raw control character, whatever the caller did
+        line = printable(line)
+    print(line, file=sys.stderr)
+
+
+def id_text(value: Any) -> str:
+    """A stored ``_id`` as ``list --after`` takes it back: a str as it is, else Extended JSON.
+
+    The canonical Extended JSON keeps the type (``{"$oid": "..."}``,
+    ``{"$numberInt": "7"}``), so the next page starts after the same value.
+    """
+    if isinstance(value, str):
+        return value
+    return json_util.dumps(value, json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def id_value(text: str) -> Any:
+    """What :func:`id_text` wrote, back as the stored value.
+
+    Text that reads as an Extended JSON object is that value (an ObjectId, a number,
+    a document); anything else is a str id.
+    """
+    if text.startswith("{"):
+        try:
+            value: Any = json_util.loads(text, json_options=json_util.CANONICAL_JSON_OPTIONS)
+        except (ValueError, TypeError):
+            return text
+        if not isinstance(value, str):
+            return value
+    return text
 
 
 def json_default(value: Any) -> Any:

@@ -3,51 +3,105 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from mongosession.cli import commands
-from mongosession.cli.commands import DEFAULT_BATCH, ENCRYPTION_KEYS_ENV, HASH_KEY_ENV
-from mongosession.cli.output import EXIT_CODES
+from mongosession.cli.commands import (
+    DEFAULT_BATCH,
+    DEFAULT_LIMIT,
+    ENCRYPTION_KEYS_ENV,
+    HASH_KEY_ENV,
+)
+from mongosession.cli.output import EXIT_CODES, EXIT_USAGE, CliError
+
+#: The largest ``--timeout``: a day (the driver takes milliseconds in a 32-bit int).
+MAX_TIMEOUT = 86_400.0
+
+
+class UsageError(CliError):
+    """Bad arguments, as argparse words them; ``prog`` is the command that refused them."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message, EXIT_USAGE, hint=f"see {prog} --help")
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, raising :class:`UsageError` instead of printing and exiting.
+
+    The caller then says it in one line, and with ``--json`` as JSON too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+def _integer(text: str, meaning: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {meaning}") from None
+
+
+def _number(text: str, meaning: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {meaning}") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {meaning}")
+    return value
 
 
 def positive_int(text: str) -> int:
     """An option's value as an int above zero."""
-    value = int(text)
+    value = _integer(text, "a positive integer")
     if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive integer")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return value
 
 
 def count(text: str) -> int:
     """An option's value as an int, zero meaning no limit."""
-    value = int(text)
+    value = _integer(text, "a count (0 for no limit, or a positive integer)")
     if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no limit) or a positive integer")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count (0 for no limit, or a positive integer)"
+        )
     return value
 
 
 def seconds(text: str) -> float:
-    """An option's value as a positive number of seconds."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    """An option's value as a positive, finite number of seconds."""
+    value = _number(text, "a number of seconds")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def timeout_seconds(text: str) -> float:
+    """``--timeout``: a positive number of seconds, at most :data:`MAX_TIMEOUT`."""
+    value = seconds(text)
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a day ({MAX_TIMEOUT:g} seconds)")
     return value
 
 
 def non_negative_seconds(text: str) -> float:
     """An option's value as zero or a positive number of seconds."""
-    value = float(text)
+    value = _number(text, "a number of seconds")
     if not value >= 0:
-        raise argparse.ArgumentTypeError("must be zero or a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not zero or a positive number of seconds")
     return value
 
 
-def _common_options(with_defaults: bool) -> argparse.ArgumentParser:
+def _common_options(with_defaults: bool) -> Parser:
     # The same options on the main parser and on every command, so both
     # `mongosession --json stats` and `mongosession stats --json` work; a
     # command's copy has no defaults, so it never overrides the main one.
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = Parser(add_help=False)
 
     def default(value: Any) -> Any:
         return value if with_defaults else argparse.SUPPRESS
@@ -74,7 +128,7 @@ def _common_options(with_defaults: bool) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--timeout",
-        type=seconds,
+        type=timeout_seconds,
         default=default(5.0),
         help="seconds to wait for the server before giving up (default: 5)",
     )
@@ -93,12 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     Each command's parser carries its function (:mod:`.commands`) as ``handler``.
     """
     codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mongosession",
         description="Inspect and manage server-side sessions stored in MongoDB.",
         epilog=f"exit status:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_common_options(True)],
+    )
+    parser.add_argument(
+        "--version", action="store_true", help="print the version of mongosession and exit"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = [_common_options(False)]
@@ -113,10 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--top", type=count, default=10, help="users to list (default: 10)")
 
-    listing = command("list", commands.cmd_list, "list live sessions, latest expiry first")
+    listing = command(
+        "list",
+        commands.cmd_list,
+        "list live sessions: the latest expiry first, or a page at a time in id order",
+    )
     listing.add_argument("--user", help="only the sessions of this user")
     listing.add_argument(
-        "--limit", type=count, default=50, help="at most N sessions; 0 for all (default: 50)"
+        "--limit",
+        type=count,
+        help=f"the N latest expiries; 0 for all (default: {DEFAULT_LIMIT})",
+    )
+    listing.add_argument(
+        "--page-size",
+        type=positive_int,
+        metavar="N",
+        help=f"one page of N sessions in id order, and the --after value of the next "
+        f"(default with --after: {DEFAULT_LIMIT})",
+    )
+    listing.add_argument(
+        "--after",
+        metavar="ID",
+        help="the page after this id (the value the previous page gave)",
     )
 
     show = command("show", commands.cmd_show, "show one session document and its data")

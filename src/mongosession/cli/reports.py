@@ -11,13 +11,16 @@ from typing import Any
 from bson.datetime_ms import DatetimeMS
 
 from mongosession.cli.output import (
+    id_text,
     json_default,
     print_json,
     say,
     say_json,
     say_table,
+    shell_word,
     size,
     warn,
+    warn_verbatim,
     when,
 )
 from mongosession.store.events import SessionEvent
@@ -29,16 +32,29 @@ def _fields(report: Any) -> dict[str, Any]:
     return {f.name: getattr(report, f.name) for f in fields(report)}
 
 
-def write_stats(stats: SessionStats, as_json: bool) -> None:
+def _hinted(body: dict[str, Any], hint: str | None) -> dict[str, Any]:
+    # A JSON result with the advice the command has (a missing database...), if any.
+    return body if hint is None else {**body, "hint": hint}
+
+
+def write_hint(hint: str | None) -> None:
+    """Advice on stderr, when there is some."""
+    if hint is not None:
+        warn(f"mongosession: hint: {hint}")
+
+
+def write_stats(stats: SessionStats, as_json: bool, hint: str | None = None) -> None:
     """``stats``: counts by state, sizes, indexes, top users."""
     if as_json:
         top = [user._asdict() for user in stats.top_users]
-        print_json({**_fields(stats), "top_users": top})
+        print_json(_hinted({**_fields(stats), "top_users": top}, hint))
         return
 
-    def index_text(name: str | None) -> str:
+    def index_text(name: str | None, problem: str | None) -> str:
         if not stats.indexes_visible:
             return "unknown (no listIndexes privilege)"
+        if name is None and problem is not None:
+            return f"wrong: {problem}"
         return name or "missing"
 
     say(f"sessions in {stats.namespace}")
@@ -51,14 +67,15 @@ def write_stats(stats: SessionStats, as_json: bool) -> None:
             ("documents", stats.documents),
             ("average document size", size(stats.average_size)),
             ("users with live sessions", stats.users),
-            ("TTL index on expires", index_text(stats.ttl_index)),
-            ("per-user index", index_text(stats.user_index)),
+            ("TTL index on expires", index_text(stats.ttl_index, stats.ttl_index_problem)),
+            ("per-user index", index_text(stats.user_index, stats.user_index_problem)),
         ],
     )
     if stats.top_users:
         say()
         say(f"top {len(stats.top_users)} users by live sessions")
         say_table(("USER", "SESSIONS"), stats.top_users)
+    write_hint(hint)
 
 
 @dataclass(frozen=True)
@@ -89,27 +106,48 @@ class Summary:
 
 @dataclass(frozen=True)
 class Listing:
-    """``list``: the sessions shown, and whether more exist than ``limit``."""
+    """``list``: the sessions shown, and whether more exist than ``limit``.
+
+    ``paged``: one page in ``_id`` order (``--page-size``, ``--after``), whose
+    last id is ``next`` when more follow.
+    """
 
     sessions: list[Summary]
     truncated: bool
     limit: int
+    paged: bool = False
+    next: Any = None
 
 
-def write_listing(listing: Listing, as_json: bool) -> None:
+def _next_json(value: Any) -> Any:
+    # A str id as it is; another type as its Extended JSON object, which --after
+    # reads back as that type.
+    if value is None or isinstance(value, str):
+        return value
+    return json.loads(id_text(value))
+
+
+def write_listing(listing: Listing, as_json: bool, hint: str | None = None) -> None:
     """``list``: a table of sessions, notes on stderr."""
     sessions = listing.sessions
     if as_json:
         shown = [_fields(s) for s in sessions]
-        print_json({"sessions": shown, "count": len(shown), "truncated": listing.truncated})
+        body = {"sessions": shown, "count": len(shown), "truncated": listing.truncated}
+        if listing.paged:
+            body["next"] = _next_json(listing.next)
+        print_json(_hinted(body, hint))
         return
     rows = [
         (s.id, "-" if s.user is None else s.user, s.state, when(s.expires), size(s.size))
         for s in sessions
     ]
     say_table(("ID", "USER", "STATE", "EXPIRES (UTC)", "SIZE"), rows)
-    if listing.truncated:
-        warn(f"(first {listing.limit} shown; --limit 0 lists all)")
+    if listing.paged and listing.next is not None:
+        after = shell_word(id_text(listing.next))
+        warn_verbatim(f"(next page: --page-size {listing.limit} --after {after})")
+    elif listing.truncated:
+        warn(f"(first {listing.limit} shown; --limit 0 lists all, --page-size N pages by id)")
+    write_hint(hint)
     unreadable = sum(s.state == "unreadable" for s in sessions)
     if unreadable:
         warn(
@@ -168,11 +206,11 @@ class Cleaned:
     dry_run: bool
 
 
-def write_cleaned(cleaned: Cleaned, as_json: bool) -> None:
+def write_cleaned(cleaned: Cleaned, as_json: bool, hint: str | None = None) -> None:
     """``cleanup``: the counts."""
     total = cleaned.flagged + cleaned.expired
     if as_json:
-        print_json(_fields(cleaned))
+        print_json(_hinted(_fields(cleaned), hint))
     elif cleaned.dry_run:
         say(f"would delete {total}: {cleaned.flagged} flagged, {cleaned.expired} expired")
     elif total:
@@ -181,6 +219,8 @@ def write_cleaned(cleaned: Cleaned, as_json: bool) -> None:
         )
     else:
         say("nothing to clean up")
+    if not as_json:
+        write_hint(hint)
 
 
 @dataclass(frozen=True)

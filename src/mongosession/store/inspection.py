@@ -9,6 +9,8 @@ filter, its flag. The typed results are defined here, once, for both stores.
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -57,6 +59,35 @@ class IndexSetup(NamedTuple):
     present: list[str]
 
 
+class IndexStatus(NamedTuple):
+    """How the collection serves one of the store's indexes (:func:`index_status`).
+
+    ``name`` is the index with the wanted key and options, whatever it is called, or
+    None; ``problem`` says why an index on the same key does not serve (other
+    options: a TTL index with another ``expireAfterSeconds``, say), or is None.
+    """
+
+    name: str | None
+    problem: str | None
+
+
+class NamespaceCheck(NamedTuple):
+    """Whether the store's database and collection exist (:meth:`AsyncStoreAdmin.namespace_check`).
+
+    ``database`` and ``collection`` are None when the user may not list them;
+    ``collections`` are the database's collections the user may see, and
+    ``databases`` the server's databases, when the collection or the database is
+    missing (for a hint), else empty.
+    """
+
+    database: str
+    collection: str
+    database_exists: bool | None
+    collection_exists: bool | None
+    collections: list[str]
+    databases: list[str]
+
+
 class UserCount(NamedTuple):
     """A user and how many live sessions they have."""
 
@@ -70,8 +101,11 @@ class SessionStats:
 
     ``live + expired + flagged == documents`` for the documents the store writes.
     ``ttl_index`` and ``user_index`` name the indexes serving expiry and per-user
-    lookups (None when missing); ``indexes_visible`` is False when the database
-    user may not list indexes (both names are then None).
+    lookups: an index with the store's key and options, whatever its name (None
+    when missing); ``ttl_index_problem`` and ``user_index_problem`` say what is wrong
+    with an index on the same key but other options (None when there is none);
+    ``indexes_visible`` is False when the database user may not list indexes (the
+    names are then None).
     """
 
     namespace: str
@@ -85,6 +119,8 @@ class SessionStats:
     ttl_index: str | None
     user_index: str | None
     indexes_visible: bool
+    ttl_index_problem: str | None = None
+    user_index_problem: str | None = None
 
 
 def unreadable_dates(doc: Mapping[str, Any]) -> list[str]:
@@ -185,11 +221,74 @@ def stats_queries(
     }
 
 
-def index_on(indexes: Sequence[Mapping[str, Any]], key: Mapping[str, Any]) -> str | None:
-    """The name of the index on exactly ``key`` (a TTL index, for ``expires``), or None."""
-    for ix in indexes:
-        if dict(ix["key"]) == key and ("expires" not in key or "expireAfterSeconds" in ix):
-            return str(ix["name"])
+#: The options :func:`index_matches` compares, besides the key.
+_JUDGED_OPTIONS = ("expireAfterSeconds", "partialFilterExpression")
+
+
+def _option_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str, sort_keys=True)
+    return str(value)
+
+
+def index_status(indexes: Sequence[Mapping[str, Any]], wanted: Mapping[str, Any]) -> IndexStatus:
+    """Whether one of ``indexes`` is the index ``wanted`` (a spec of :mod:`.indexes`).
+
+    Judged by the key and the options, as :func:`.indexes.index_matches` does when the
+    store creates its indexes, never by the name: the TTL index is any index on
+    ``{expires: 1}`` with ``expireAfterSeconds: 0``, and an index on that key with
+    ``expireAfterSeconds: 3600`` is reported, whatever either is called.
+    """
+    same_key = [ix for ix in indexes if dict(ix["key"]) == dict(wanted["key"])]
+    for ix in same_key:
+        if index_matches(ix, wanted):
+            return IndexStatus(str(ix["name"]), None)
+    if not same_key:
+        return IndexStatus(None, None)
+    found = same_key[0]
+    differences = [
+        f"{option} {_option_text(found.get(option))} (the store needs "
+        f"{_option_text(wanted.get(option))})"
+        for option in _JUDGED_OPTIONS
+        if found.get(option) != wanted.get(option)
+    ]
+    return IndexStatus(None, f"index '{found['name']}' has " + ", ".join(differences))
+
+
+def index_on(indexes: Sequence[Mapping[str, Any]], wanted: Mapping[str, Any]) -> str | None:
+    """The name of the index that is ``wanted`` (by key and options), or None."""
+    return index_status(indexes, wanted).name
+
+
+def _near(name: str, candidates: Sequence[str]) -> str | None:
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def namespace_hint(check: NamespaceCheck) -> str | None:
+    """Advice when the store's database or collection does not exist, else None.
+
+    For a command that found nothing: a misspelt ``--db`` or ``--collection`` reads
+    as an empty collection. Names a close existing one when there is one.
+    """
+    if check.database_exists is False:
+        near = _near(check.database, check.databases)
+        guess = f"; did you mean '{near}'? " if near is not None else ". "
+        return (
+            f"database '{check.database}' does not exist{guess}"
+            "Pass --db, or name the database in the URI"
+        )
+    if check.collection_exists is False:
+        near = _near(check.collection, check.collections)
+        if near is not None:
+            guess = f"; did you mean '{near}'? "
+        elif 0 < len(check.collections) <= 5:
+            guess = "; it has " + ", ".join(f"'{n}'" for n in sorted(check.collections)) + ". "
+        else:
+            guess = ". "
+        return f"database '{check.database}' has no collection '{check.collection}'{guess}Pass --collection"
     return None
 
 

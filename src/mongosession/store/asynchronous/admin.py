@@ -176,11 +176,14 @@ class AsyncStoreAdmin(AsyncUserSessions):
         from the collection's statistics, the counts from index ranges
         (:func:`.inspection.stats_queries`); only the count of sessions past
         ``absolute_lifetime`` (when the store has one), and of flagged sessions
-        without :data:`.inspection.FLAGGED_INDEX`, scan.
+        without :data:`.inspection.FLAGGED_INDEX`, scan. The indexes are recognised
+        by their key and options, not their name (:func:`.inspection.index_status`).
         """
         now = _clock.now()
         indexes = await self._indexes()
         known = indexes or []
+        ttl = inspection.index_status(known, EXPIRES_INDEX)
+        per_user = inspection.index_status(known, USER_INDEX)
         hint = inspection.user_index_hint(known)
         queries = inspection.stats_queries(now, top, hint, self._rules.live_filter(now))
         documents, total_bytes = await self._storage_totals()
@@ -201,9 +204,54 @@ class AsyncStoreAdmin(AsyncUserSessions):
             average_size=round(total_bytes / documents) if documents else None,
             users=users["count"][0]["users"] if users["count"] else 0,
             top_users=[inspection.UserCount(u["_id"], u["sessions"]) for u in users["top"]],
-            ttl_index=inspection.index_on(known, EXPIRES_INDEX["key"]),
-            user_index=inspection.index_on(known, USER_INDEX["key"]),
+            ttl_index=ttl.name,
+            user_index=per_user.name,
             indexes_visible=indexes is not None,
+            ttl_index_problem=ttl.problem,
+            user_index_problem=per_user.problem,
+        )
+
+    async def namespace_check(self) -> inspection.NamespaceCheck:
+        """Whether the store's database and collection exist, for a tool that found nothing.
+
+        MongoDB reads a database or a collection that does not exist as an empty
+        one, so a misspelt name counts no sessions. This lists the database's
+        collections (those the user may see) and, when there are none, the
+        server's databases. A list the user may not read leaves its answer None.
+        Give the result to :func:`.inspection.namespace_hint` for advice.
+        """
+        database = self._collection.database
+        unknown = inspection.NamespaceCheck(database.name, self.collection_name, None, None, [], [])
+        await self._prepare()
+        with guarded(self._rules.timeout):
+            try:
+                names = await database.list_collection_names(authorizedCollections=True)
+            except OperationFailure as exc:
+                if exc.code != ServerCode.UNAUTHORIZED:
+                    raise
+                return unknown
+            collections = [name for name in names if not name.startswith("system.")]
+            if self.collection_name in names:
+                return unknown._replace(database_exists=True, collection_exists=True)
+            if names:
+                return unknown._replace(
+                    database_exists=True, collection_exists=False, collections=collections
+                )
+            try:
+                cursor = await database.client.list_databases(
+                    nameOnly=True, authorizedDatabases=True
+                )
+                databases = [str(info["name"]) for info in await cursor.to_list()]
+            except OperationFailure as exc:
+                if exc.code != ServerCode.UNAUTHORIZED:
+                    raise
+                return unknown._replace(collection_exists=False)
+        # A database exists while it holds a collection: none is listed for it.
+        others = [name for name in databases if name not in ("admin", "config", "local")]
+        return unknown._replace(
+            database_exists=database.name in databases,
+            collection_exists=False,
+            databases=others,
         )
 
     async def _indexes(self) -> list[MutableMapping[str, Any]] | None:
@@ -289,7 +337,8 @@ class AsyncStoreAdmin(AsyncUserSessions):
     async def setup_indexes(self, *, flagged_index: bool = False) -> inspection.IndexSetup:
         """Create the indexes :meth:`ensure_indexes` does; say which were made, which were there.
 
-        With ``flagged_index``, also :data:`.inspection.FLAGGED_INDEX`, which the
+        ``present`` names each index found as it is called on the server: an index
+        with the wanted key and options counts whatever its name. With ``flagged_index``, also :data:`.inspection.FLAGGED_INDEX`, which the
         store never needs but which finds flagged sessions without a scan.
 
         Raises:
@@ -298,7 +347,10 @@ class AsyncStoreAdmin(AsyncUserSessions):
         """
         wanted = self._index_specs() + ([inspection.FLAGGED_INDEX] if flagged_index else [])
         created = await self._create_missing(wanted)
-        present = [spec["name"] for spec in wanted if spec["name"] not in created]
+        kept = [spec for spec in wanted if spec["name"] not in created]
+        existing = (await self._indexes() or []) if kept else []
+        # An identical index is accepted under any name: say which one it is.
+        present = [inspection.index_status(existing, spec).name or spec["name"] for spec in kept]
         return inspection.IndexSetup(created, present)
 
     async def enable_pre_images(self) -> None:
