@@ -18,12 +18,18 @@ closed), 409 when a concurrent request changed the same session keys, 403
 when a login is over the store's ``max_sessions_per_user`` (``on_session_limit="refuse"``).
 A response with status 500 or more, or a handler that raises, saves nothing.
 Changes made after the response has started are not saved.
+
+A request already carrying a session (``scope["session"]`` set by another session
+layer outside this one) is passed through untouched, as express-session does. A
+request outside the cookie ``path`` gets no session; the path is matched against
+the request's full path, under a ``Mount`` or a server's ``--root-path`` too. The
+``cookie`` function and a ``genid`` that takes an argument are given the ASGI scope.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from typing_extensions import Unpack
@@ -31,7 +37,7 @@ from typing_extensions import Unpack
 from mongosession._errors import ConfigurationTypeError, MongoSessionError, StoreUnavailable
 from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter
-from mongosession.web.config import SessionConfig, SessionOptions
+from mongosession.web.config import Secret, SessionConfig, SessionOptions
 from mongosession.web.failures import Failure
 from mongosession.web.session import AsyncSession, Session
 
@@ -60,6 +66,23 @@ def get_session(request: Any) -> AsyncSession:
     if not isinstance(session, Session):
         raise RuntimeError("no mongosession Session here: is SessionMiddleware installed?")
     return session
+
+
+def request_path(scope: Scope) -> str:
+    """The request's full path, matched against the cookie ``path``; ``"/"`` when empty.
+
+    Two conventions meet here. Current ASGI (Starlette 0.33 and later, uvicorn's
+    ``--root-path``) puts the full path in ``scope["path"]``, with ``root_path`` a
+    prefix of it; older servers and frameworks put only the rest in ``path``.
+    A ``path`` that starts with ``root_path`` is taken as full, any other is joined
+    to it. (A path that merely repeats the prefix, ``/foo/foo/bar`` under ``/foo``
+    in the old convention, reads as the new one: the two cannot be told apart.)
+    """
+    path: str = scope.get("path") or ""
+    root_path: str = scope.get("root_path") or ""
+    if root_path and not path.startswith(root_path):
+        path = root_path + path
+    return path or "/"
 
 
 def _request_header(scope: Scope) -> HeaderGetter:
@@ -94,12 +117,15 @@ class SessionMiddleware:
     Args:
         app: the ASGI application.
         store: an :class:`AsyncMongoStore`.
-        secret: the signing secret, or a list (the first signs, all verify).
+        secret: the signing secret (a str, or bytes), or a list (the first
+            signs, all verify).
         **options: the session options (:class:`~mongosession.web.config.SessionOptions`):
             ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
             ``same_site``, ``path``, ``domain``, ``partitioned``, ``priority``,
             ``rolling``, ``resave``, ``save_uninitialized``, ``unset``, ``proxy``,
-            ``genid``, ``header``: see the docs' session options page.
+            ``genid``, ``header``, ``cookie``: see the docs' session options page.
+            ``cookie`` (a function of the scope returning cookie options) and a
+            ``genid`` that takes an argument are given the request's ASGI scope.
 
     Raises:
         ConfigurationError: an option that cannot work (a ``TypeError`` too,
@@ -111,7 +137,7 @@ class SessionMiddleware:
         app: ASGIApp,
         /,  # positional: the options may be any keywords
         store: AsyncMongoStore,
-        secret: str | list[str],
+        secret: Secret | Sequence[Secret],
         **options: Unpack[SessionOptions],
     ) -> None:
         if not isinstance(store, AsyncMongoStore):
@@ -137,13 +163,16 @@ class SessionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        config = self.config
         if kind == "lifespan":
             await self.app(scope, self._preparing(receive), send)
             return
-        if kind not in ("http", "websocket") or not (
-            scope.get("root_path", "") + scope.get("path", "")
-        ).startswith(config.path):
+        if kind not in ("http", "websocket") or scope.get("session") is not None:
+            # Not a request, or one another session layer has served: left alone.
+            await self.app(scope, receive, send)
+            return
+        # The cookie function's options for this request (its path decides too).
+        config = self.config.resolve(scope)
+        if not request_path(scope).startswith(config.path):
             await self.app(scope, receive, send)
             return
         exchange = AsyncExchange.for_request(
@@ -151,6 +180,7 @@ class SessionMiddleware:
             config,
             _request_header(scope),
             https=scope.get("scheme") in ("https", "wss"),
+            request=scope,
         )
         try:
             scope["session"] = await exchange.load()

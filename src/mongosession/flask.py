@@ -307,6 +307,7 @@ class MongoSessionInterface(SessionInterface):
             lambda name: headers.get(name),
             https=request.scheme == "https",
             session_class=FlaskSession,
+            request=request,
         )
         try:
             return cast(FlaskSession, exchange.load())

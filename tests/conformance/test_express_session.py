@@ -62,42 +62,21 @@ from tests.conformance._express_app import (
     sleep_ms,
 )
 
-GAP_PRESENT_SESSION = (
-    "gap: a session already in scope['session'] is replaced; express leaves an existing "
-    "req.session alone and does nothing"
+DIV_PROXY_FALSE = (
+    "divergence: proxy=False still trusts the request's scheme (ASGI scope['scheme'], the "
+    "analog of Express's req.secure): in ASGI the server sets it, from TLS or from the proxy "
+    "headers it was told to trust, and an application cannot tell the two apart; "
+    "express's proxy: false trusts only a TLS socket (docs/sessions.md#https-and-proxies)"
 )
-GAP_EMPTY_PATH = (
-    "gap: an empty scope['path'] gets no session (it does not start with the cookie path "
-    "'/'); express reads an empty URL as '/'"
+DIV_KEY_ALIAS = (
+    "divergence: no key= option, express-session's deprecated alias of name: one name per "
+    "option, and key= is refused as an unknown option naming name= "
+    "(docs/sessions.md#differences-from-express-session)"
 )
-GAP_PROXY_FALSE = (
-    "gap: proxy=False still trusts the request's scheme (ASGI scope['scheme'], the analog "
-    "of Express's req.secure); express's proxy: false trusts only a TLS socket"
-)
-GAP_MOUNT = (
-    "gap: under a Starlette Mount the middleware matches root_path + path "
-    "('/foo' + '/foo/bar') against the cookie path; express matches the original URL "
-    "('/foo/bar')"
-)
-GAP_COOKIE_FUNCTION = (
-    "gap: no cookie options computed per request (express's cookie option may be a "
-    "function of req); SessionMiddleware refuses cookie="
-)
-GAP_SAME_SITE_AUTO = (
-    "gap: same_site='auto' is refused (ValueError); express sets SameSite=None on secure "
-    "requests and Lax on others"
-)
-GAP_GENID_REQUEST = "gap: genid is called without the request"
-GAP_KEY_ALIAS = "gap: no key= option (express-session's deprecated alias of name)"
-GAP_EMPTY_SECRET_LIST = (
-    "gap: an empty secret list is refused with another message ('secret must be a "
-    "non-empty str or a list of them'); express's names the 'secret option array'"
-)
-GAP_BYTES_SECRET = "gap: a bytes secret is refused; express signs with a Buffer secret"
-GAP_EXPIRES_ASSIGNMENT = (
-    "gap: assigning session.cookie.expires is undone when the response starts (the "
-    "expiry is recomputed from the original max_age); express keeps the assigned date "
-    "(and None makes a browser-session cookie)"
+DIV_SAME_SITE_AUTO_NEEDS_SECURE = (
+    "divergence: same_site='auto' without secure=True or 'auto' is refused at start-up: on "
+    "https it would send SameSite=None without Secure, a cookie browsers drop "
+    "(docs/sessions.md#differences-from-express-session)"
 )
 
 DIV_COOKIE_NOT_A_KEY = (
@@ -196,7 +175,6 @@ def request_path(req: Any) -> str:
 # -- session() -------------------------------------------------------------------------
 
 
-@xfail(GAP_PRESENT_SESSION)
 @ported
 async def test_session__should_do_nothing_if_req_session_exists(env: Env) -> None:
     """session() > should do nothing if req.session exists"""
@@ -284,7 +262,6 @@ async def test_session__should_create_multiple_sessions(env: Env) -> None:
     assert len(await store.all()) == 2
 
 
-@xfail(GAP_EMPTY_PATH)
 @ported
 async def test_session__should_handle_empty_req_url(env: Env) -> None:
     """session() > should handle empty req.url"""
@@ -705,7 +682,7 @@ async def test_session__proxy_option__when_disabled__should_not_trust_X_Forwarde
     expect(res, 200)
 
 
-@xfail(GAP_PROXY_FALSE)
+@xfail(DIV_PROXY_FALSE)
 @ported
 async def test_session__proxy_option__when_disabled__should_ignore_req_secure(env: Env) -> None:
     """session() > proxy option > when disabled > should ignore req.secure"""
@@ -781,7 +758,6 @@ async def test_session__cookie_option__when_path_set_to_foo_bar__should_set_cook
     expect(res, 200)
 
 
-@xfail(GAP_MOUNT)
 @ported
 async def test_session__cookie_option__when_path_set_to_foo_bar__when_mounted_at_foo__should_set_cookie_for_foo_bar_request(
     env: Env,
@@ -852,7 +828,6 @@ async def test_session__cookie_option__when_secure_set_to_auto__when_proxy_is_un
 # -- session() > cookie option > when "cookie" is a function ---------------------------
 
 
-@xfail(GAP_COOKIE_FUNCTION)
 @ported
 async def test_session__cookie_option__when_cookie_is_a_function__should_call_custom_function_and_apply_cookie_options(
     env: Env,
@@ -872,7 +847,6 @@ async def test_session__cookie_option__when_cookie_is_a_function__should_call_cu
     assert called, "should have called cookie callback"
 
 
-@xfail(GAP_COOKIE_FUNCTION)
 @ported
 async def test_session__cookie_option__when_cookie_is_a_function__should_provide_req_argument(
     env: Env,
@@ -896,7 +870,7 @@ async def test_session__cookie_option__when_cookie_is_a_function__should_provide
 # -- session() > cookie option > when "sameSite" set to "auto" --------------------------
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__basic_functionality__should_set_SameSite_None_for_secure_connections(
     env: Env,
@@ -908,7 +882,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__basic_function
     expect(res, 200, "true")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__basic_functionality__should_set_SameSite_Lax_for_insecure_connections(
     env: Env,
@@ -920,7 +894,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__basic_function
     expect(res, 200, "false")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_settings__when_proxy_is_true__should_set_SameSite_None_when_X_Forwarded_Proto_is_https(
     env: Env,
@@ -932,7 +906,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_set
     expect(res, 200)
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_settings__when_proxy_is_true__should_set_SameSite_Lax_when_X_Forwarded_Proto_is_http(
     env: Env,
@@ -944,7 +918,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_set
     expect(res, 200)
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_settings__when_proxy_is_false__should_set_SameSite_Lax_when_X_Forwarded_Proto_is_https(
     env: Env,
@@ -956,7 +930,6 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__with_proxy_set
     expect(res, 200)
 
 
-@xfail(GAP_SAME_SITE_AUTO)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_auto__should_set_both_Secure_and_SameSite_None_when_secure(
     env: Env,
@@ -969,7 +942,6 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_
     expect(res, 200, "true")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_auto__should_set_neither_Secure_nor_SameSite_None_when_insecure(
     env: Env,
@@ -982,10 +954,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_
     expect(res, 200, "false")
 
 
-@xfail(
-    GAP_SAME_SITE_AUTO
-    + "; SameSite=None without Secure would be refused on purpose too (docs/sessions.md#options)"
-)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_false__should_set_SameSite_None_without_Secure_when_secure(
     env: Env,
@@ -998,7 +967,7 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_
     expect(res, 200, "true")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
+@xfail(DIV_SAME_SITE_AUTO_NEEDS_SECURE)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_false__should_set_SameSite_Lax_without_Secure_when_insecure(
     env: Env,
@@ -1011,7 +980,6 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_
     expect(res, 200, "false")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_true__should_set_both_Secure_and_SameSite_None_when_secure(
     env: Env,
@@ -1024,7 +992,6 @@ async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_
     expect(res, 200, "true")
 
 
-@xfail(GAP_SAME_SITE_AUTO)
 @ported
 async def test_session__cookie_option__when_sameSite_set_to_auto__combined_with_secure_auto__when_secure_is_true__should_not_set_cookie_when_insecure(
     env: Env,
@@ -1083,7 +1050,6 @@ async def test_session__genid_option__should_encode_unsafe_chars(env: Env) -> No
     expect(res, 200)
 
 
-@xfail(GAP_GENID_REQUEST)
 @ported
 async def test_session__genid_option__should_provide_req_argument(env: Env) -> None:
     """session() > genid option > should provide req argument"""
@@ -1109,7 +1075,7 @@ async def test_session__key_option__should_default_to_connect_sid(env: Env) -> N
     expect(res, 200)
 
 
-@xfail(GAP_KEY_ALIAS)
+@xfail(DIV_KEY_ALIAS)
 @ported
 async def test_session__key_option__should_allow_overriding(env: Env) -> None:
     """session() > key option > should allow overriding"""
@@ -1440,7 +1406,6 @@ async def test_session__saveUninitialized_option__should_prevent_uninitialized_s
 # -- session() > secret option ----------------------------------------------------------
 
 
-@xfail(GAP_EMPTY_SECRET_LIST)
 @ported
 async def test_session__secret_option__should_reject_empty_arrays(env: Env) -> None:
     """session() > secret option > should reject empty arrays"""
@@ -1467,7 +1432,6 @@ async def test_session__secret_option__should_sign_and_unsign_with_a_string(env:
     expect(res, 200, 'get:"bob"')
 
 
-@xfail(GAP_BYTES_SECRET)
 @ported
 async def test_session__secret_option__should_sign_and_unsign_with_a_Buffer(env: Env) -> None:
     """session() > secret option > should sign and unsign with a Buffer"""
@@ -2170,7 +2134,6 @@ async def test_session__req_session__cookie__maxAge__should_modify_cookie_expire
 # -- session() > req.session > .cookie > .expires ------------------------------------------
 
 
-@xfail(GAP_EXPIRES_ASSIGNMENT)
 @ported
 async def test_session__req_session__cookie__expires__when_given_a_Date__should_set_absolute(
     env: Env,
@@ -2193,7 +2156,6 @@ async def _browser_session(req: Req) -> None:
     await req.end()
 
 
-@xfail(GAP_EXPIRES_ASSIGNMENT)
 @ported
 async def test_session__req_session__cookie__expires__when_null__should_be_a_browser_session_cookie(
     env: Env,
@@ -2204,7 +2166,6 @@ async def test_session__req_session__cookie__expires__when_null__should_be_a_bro
     expect(res, 200)
 
 
-@xfail(GAP_EXPIRES_ASSIGNMENT)
 @ported
 async def test_session__req_session__cookie__expires__when_null__should_not_reset_cookie(
     env: Env,
@@ -2219,7 +2180,6 @@ async def test_session__req_session__cookie__expires__when_null__should_not_rese
     expect(res, 200)
 
 
-@xfail(GAP_EXPIRES_ASSIGNMENT)
 @ported
 async def test_session__req_session__cookie__expires__when_null__should_not_reset_cookie_when_modified(
     env: Env,

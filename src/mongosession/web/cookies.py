@@ -18,19 +18,24 @@ from urllib.parse import quote, unquote
 _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 
-def signature(sid: str, secret: str) -> str:
-    """express-session's (cookie-signature's) signature of ``sid``."""
+def signature(sid: str, secret: str | bytes) -> str:
+    """express-session's (cookie-signature's) signature of ``sid``.
+
+    A str secret signs with its UTF-8 bytes, as Node's ``createHmac`` takes a
+    string; bytes sign as they are, as it takes a ``Buffer``.
+    """
+    key = secret.encode() if isinstance(secret, str) else secret
     # hmac.digest is the one-shot C path: half the CPU of hmac.new(...).digest().
-    digest = hmac.digest(secret.encode(), sid.encode(), "sha256")
+    digest = hmac.digest(key, sid.encode(), "sha256")
     return base64.b64encode(digest).decode().rstrip("=")
 
 
-def sign(sid: str, secret: str) -> str:
+def sign(sid: str, secret: str | bytes) -> str:
     """Return ``s:<sid>.<signature>``, not yet URL-encoded."""
     return f"s:{sid}.{signature(sid, secret)}"
 
 
-def unsign(value: str, secrets: Sequence[str]) -> str | None:
+def unsign(value: str, secrets: Sequence[str | bytes]) -> str | None:
     """Return the sid of a signed value if any secret verifies it, else None.
 
     Comparison is in constant time; every secret is tried.

@@ -17,7 +17,7 @@ from typing import Any
 from mongosession import _clock
 from mongosession._ids import check_sid
 from mongosession.store.documents import StoredSession
-from mongosession.web.config import SessionConfig, SessionCookie
+from mongosession.web.config import SessionConfig, SessionCookie, auto_same_site
 from mongosession.web.cookies import read_cookie, sign, unsign
 from mongosession.web.session import Session, check_keys, session_fingerprint
 
@@ -65,9 +65,12 @@ class RequestState:
         *,
         secure_request: bool,
         session_class: type[Session[Any]] = Session,
+        request: Any = None,
     ) -> None:
         self.config = config
         self.secure_request = secure_request
+        #: What the adapter gave as the request, for ``genid`` (None: nothing).
+        self.request = request
         self.session_class = session_class  # an adapter's subclass (Flask's SessionMixin)
         self.cookie_sid: str | None = None  # the verified id the client presented
         self.original_id: str | None = None
@@ -109,21 +112,27 @@ class RequestState:
     def new_session(self, exchange: Any, now: datetime) -> Session[Any]:
         """A new, empty, unsaved session with a fresh id."""
         session = self.session_class(
-            {}, sid=self.new_id(), cookie=SessionCookie.new(self.config, now), exchange=exchange
+            {}, sid=self.new_id(), cookie=self.new_cookie(now), exchange=exchange
         )
         self.adopt(session, in_store=False)
         return session
 
+    def new_cookie(self, now: datetime) -> SessionCookie:
+        """A fresh cookie from the options, for this request (``same_site="auto"``)."""
+        return SessionCookie.new(self.config, now, secure_request=self.secure_request)
+
     def new_id(self) -> str:
-        """An id from ``genid``, checked like any presented id."""
-        return check_sid(self.config.genid())
+        """An id from ``genid`` (given the request when it takes it), checked like any presented id."""
+        return check_sid(self.config.new_id(self.request))
 
     def loaded_session(
         self, sid: str, stored: Mapping[str, Any], exchange: Any, now: datetime
     ) -> Session[Any]:
         """The session for a stored one (its ``cookie`` key becomes ``.cookie``)."""
         data = dict(stored)
-        cookie = SessionCookie.from_json(data.pop("cookie", None), self.config, now)
+        cookie = SessionCookie.from_json(
+            data.pop("cookie", None), self.config, now, secure_request=self.secure_request
+        )
         session = self.session_class(data, sid=sid, cookie=cookie, exchange=exchange)
         self.revision = getattr(stored, "revision", None)
         self.last_modified = getattr(stored, "last_modified", None)
@@ -190,6 +199,8 @@ class RequestState:
         check_keys(session)
         if config.secure == "auto":
             session.cookie.secure = self.secure_request
+        if config.same_site == "auto":
+            session.cookie.same_site = auto_same_site("auto", self.secure_request)
         session.cookie.reset_max_age(now)
         plan = Plan()
         fingerprint = session_fingerprint(session)
@@ -266,9 +277,7 @@ class RequestState:
                     )
                 )
         elif plan.clear_cookie and config.header is None:
-            cookie = (
-                session.cookie if session is not None else SessionCookie.new(config, _clock.now())
-            )
+            cookie = session.cookie if session is not None else self.new_cookie(_clock.now())
             headers.append(("set-cookie", cookie.clearing_header(config.name)))
         if headers:
             headers.append(("cache-control", "no-store"))

@@ -11,9 +11,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mongosession import _clock
-from mongosession._errors import MongoSessionError, SessionEnded, SessionIdCollision
+from mongosession._errors import (
+    ConfigurationError,
+    MongoSessionError,
+    SessionEnded,
+    SessionIdCollision,
+)
 from mongosession.store.asynchronous.store import AsyncMongoStore
-from mongosession.web.config import SessionConfig, SessionCookie
+from mongosession.web.config import SessionConfig
 from mongosession.web.failures import Failure, failure_for
 from mongosession.web.rules import Plan, RequestState, is_secure
 from mongosession.web.session import Session
@@ -47,10 +52,11 @@ class AsyncExchange:
         header_value: str | None = None,
         secure_request: bool = False,
         session_class: type[Session[AsyncExchange]] = Session,
+        request: Any = None,
     ) -> None:
         self.store = store
         self.state = RequestState(
-            config, secure_request=secure_request, session_class=session_class
+            config, secure_request=secure_request, session_class=session_class, request=request
         )
         self._cookie_header = cookie_header
         self._header_value = header_value
@@ -68,6 +74,7 @@ class AsyncExchange:
         *,
         https: bool,
         session_class: type[Session[AsyncExchange]] = Session,
+        request: Any = None,
     ) -> AsyncExchange:
         """The exchange of one request, reading what it needs through ``header``.
 
@@ -75,8 +82,22 @@ class AsyncExchange:
         or None; for ``cookie``, every ``Cookie`` line joined with ``"; "``.
         Only the headers the options need are read: the cookie (or the
         configured ``header``), and ``x-forwarded-proto`` with ``proxy``.
-        ``https`` is whether the request itself came over TLS.
+        ``https`` is whether the request itself came over TLS. ``request`` is
+        the adapter's request object (the ASGI middleware's: the scope), given
+        to the ``cookie`` function and to a ``genid`` that takes it.
+
+        Raises:
+            ConfigurationError: the ``cookie`` function failed its checks
+                (:meth:`SessionConfig.resolve`), or it needs a request and the
+                adapter gave none.
         """
+        if config.cookie is not None:
+            if request is None:
+                raise ConfigurationError(
+                    "the cookie option is a function of the request, but this adapter "
+                    "gives the session layer none"
+                )
+            config = config.resolve(request)
         name = config.header
         forwarded = header("x-forwarded-proto") if config.proxy else None
         return cls(
@@ -86,6 +107,7 @@ class AsyncExchange:
             header_value=header(name.lower()) if name is not None else None,
             secure_request=is_secure(config, https=https, forwarded_proto=forwarded),
             session_class=session_class,
+            request=request,
         )
 
     async def load(self) -> Session[AsyncExchange]:
@@ -123,7 +145,7 @@ class AsyncExchange:
         state.revision = None
         if not keep_data:
             dict.clear(session)
-            session.cookie = SessionCookie.new(state.config, _clock.now())
+            session.cookie = state.new_cookie(_clock.now())
 
     async def regenerate(self, *, keep_data: bool = True) -> None:
         """New id, the old record ended now; the data is kept unless asked not to.
