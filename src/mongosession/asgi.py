@@ -119,6 +119,9 @@ class SessionMiddleware:
         store: an :class:`AsyncMongoStore`.
         secret: the signing secret (a str, or bytes), or a list (the first
             signs, all verify).
+        skip: a function of the ASGI scope; a request it answers True for gets
+            no session and costs no database command, cookie or not (static
+            files, health checks): ``skip=lambda scope: scope["path"].startswith("/static/")``.
         **options: the session options (:class:`~mongosession.web.config.SessionOptions`):
             ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
             ``same_site``, ``path``, ``domain``, ``partitioned``, ``priority``,
@@ -138,12 +141,17 @@ class SessionMiddleware:
         /,  # positional: the options may be any keywords
         store: AsyncMongoStore,
         secret: Secret | Sequence[Secret],
+        *,
+        skip: Callable[[Scope], bool] | None = None,
         **options: Unpack[SessionOptions],
     ) -> None:
         if not isinstance(store, AsyncMongoStore):
             raise ConfigurationTypeError("SessionMiddleware needs an AsyncMongoStore")
+        if skip is not None and not callable(skip):
+            raise ConfigurationTypeError("skip must be a function of the ASGI scope")
         self.app = app
         self.store = store
+        self.skip = skip
         self.config = SessionConfig.from_options(secret, options)
 
     def _preparing(self, receive: Receive) -> Receive:
@@ -166,8 +174,13 @@ class SessionMiddleware:
         if kind == "lifespan":
             await self.app(scope, self._preparing(receive), send)
             return
-        if kind not in ("http", "websocket") or scope.get("session") is not None:
-            # Not a request, or one another session layer has served: left alone.
+        if (
+            kind not in ("http", "websocket")
+            or scope.get("session") is not None
+            or (self.skip is not None and self.skip(scope))
+        ):
+            # Not a request, one another session layer has served, or a route the
+            # application says needs no session (``skip``): left alone, no database.
             await self.app(scope, receive, send)
             return
         # The cookie function's options for this request (its path decides too).

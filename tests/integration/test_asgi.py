@@ -620,3 +620,29 @@ def test_an_untouched_session_is_not_marked_accessed_without_orjson(
     client.get("/")
     response = client.get("/static", headers={"cookie": ""})
     assert "vary" not in response.headers
+
+
+# -- issue 16, item 3: no work for requests that do not use the session ------------------------
+
+
+def test_a_skipped_route_costs_no_database_command_even_with_a_cookie(
+    web: Web, command_log: CommandLog
+) -> None:
+    client = web(skip=lambda scope: scope["path"] == "/static")
+    assert client.get("/").text == "1"  # a session and its cookie
+    command_log.clear()
+    response = client.get("/static")
+    assert response.text == "static"
+    assert command_log.count() == 0  # the cookie was not even looked up
+    assert "set-cookie" not in response.headers
+    assert client.get("/").text == "2"  # other routes keep their session
+    assert command_log.count() > 0
+
+
+def test_skip_must_be_a_function() -> None:
+    from mongosession import ConfigurationTypeError
+    from mongosession.asgi import SessionMiddleware
+
+    store = AsyncMongoStore(uri="mongodb://127.0.0.1:1/app")
+    with pytest.raises(ConfigurationTypeError, match="skip"):
+        SessionMiddleware(starlette_app(store), store=store, secret="s", skip="/static")  # type: ignore[arg-type]
