@@ -129,7 +129,11 @@ def setup(
     @web.middleware
     async def mongosession_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         exchange = AsyncExchange.for_request(
-            store, config, _request_header(request), https=request.scheme == "https", request=request
+            store,
+            config,
+            _request_header(request),
+            https=request.scheme == "https",
+            request=request,
         )
         slot = request[_SLOT] = _RequestSession(exchange)
         try:

@@ -28,28 +28,28 @@ the request's full path, under a ``Mount`` or a server's ``--root-path`` too. Th
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 from typing_extensions import Unpack
 
-from mongosession._errors import ConfigurationTypeError, MongoSessionError, StoreUnavailable
+from mongosession._errors import ConfigurationTypeError
 from mongosession.store.asynchronous.store import AsyncMongoStore
-from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter
+from mongosession.web.asgi_support import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    exchange_for,
+    prepare_store,
+    request_path,
+    serve,
+)
 from mongosession.web.config import Secret, SessionConfig, SessionOptions
-from mongosession.web.failures import Failure
 from mongosession.web.session import AsyncSession, Session
 
 __all__ = ["AsyncSession", "Session", "SessionMiddleware", "SessionOptions", "get_session"]
-
-log = logging.getLogger("mongosession")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def get_session(request: Any) -> AsyncSession:
@@ -66,49 +66,6 @@ def get_session(request: Any) -> AsyncSession:
     if not isinstance(session, Session):
         raise RuntimeError("no mongosession Session here: is SessionMiddleware installed?")
     return session
-
-
-def request_path(scope: Scope) -> str:
-    """The request's full path, matched against the cookie ``path``; ``"/"`` when empty.
-
-    Two conventions meet here. Current ASGI (Starlette 0.33 and later, uvicorn's
-    ``--root-path``) puts the full path in ``scope["path"]``, with ``root_path`` a
-    prefix of it; older servers and frameworks put only the rest in ``path``.
-    A ``path`` that starts with ``root_path`` is taken as full, any other is joined
-    to it. (A path that merely repeats the prefix, ``/foo/foo/bar`` under ``/foo``
-    in the old convention, reads as the new one: the two cannot be told apart.)
-    """
-    path: str = scope.get("path") or ""
-    root_path: str = scope.get("root_path") or ""
-    if root_path and not path.startswith(root_path):
-        path = root_path + path
-    return path or "/"
-
-
-def _request_header(scope: Scope) -> HeaderGetter:
-    # The exchange asks for two or three headers at most: a scan of the list each.
-    raw: list[tuple[bytes, bytes]] = scope.get("headers") or []
-
-    def header(name: str) -> str | None:
-        wanted = name.encode("latin-1")
-        values = [value.decode("latin-1") for key, value in raw if key == wanted]
-        if not values:
-            return None
-        return "; ".join(values) if name == "cookie" else values[0]
-
-    return header
-
-
-async def _respond(send: Send, failure: Failure) -> None:
-    # The failure as a plain-text response, in place of the handler's.
-    body = failure.text.encode()
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    headers.extend((k.encode(), v.encode("latin-1")) for k, v in failure.headers)
-    await send({"type": "http.response.start", "status": failure.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class SessionMiddleware:
@@ -155,16 +112,12 @@ class SessionMiddleware:
         self.config = SessionConfig.from_options(secret, options)
 
     def _preparing(self, receive: Receive) -> Receive:
-        # At start-up, make the indexes so that no request pays for them. A
-        # database that is down now is no reason to refuse to start: the first
-        # session operation tries again (and fails closed if it must).
+        # At start-up, make the indexes (prepare_store: a database down now is
+        # tried again by the first session operation).
         async def receive_and_prepare() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                try:
-                    await self.store.prepare()
-                except StoreUnavailable as exc:
-                    log.warning("session store not ready at start-up: %s", exc)
+                await prepare_store(self.store)
             return message
 
         return receive_and_prepare
@@ -188,54 +141,13 @@ class SessionMiddleware:
         if not request_path(scope).startswith(config.path):
             await self.app(scope, receive, send)
             return
-        exchange = AsyncExchange.for_request(
-            self.store,
-            config,
-            _request_header(scope),
-            https=scope.get("scheme") in ("https", "wss"),
-            request=scope,
+        exchange = exchange_for(self.store, config, scope, request=scope)
+        # At the response's start, the session the scope holds then (None: unset).
+        await serve(
+            self.app,
+            scope,
+            receive,
+            send,
+            exchange,
+            lambda status: exchange.commit(scope.get("session"), status),
         )
-        try:
-            scope["session"] = await exchange.load()
-        except StoreUnavailable as exc:
-            failure = exchange.failure(exc)  # logs it
-            if failure is None:
-                raise
-            if kind == "websocket":
-                await send({"type": "websocket.close", "code": 1011})
-            else:
-                await _respond(send, failure)
-            return
-        if kind == "websocket":  # read-only: a websocket cannot set a cookie later
-            await self.app(scope, receive, send)
-            return
-
-        replaced = started = False
-
-        async def send_with_session(message: Message) -> None:
-            nonlocal replaced, started
-            if message["type"] == "http.response.start":
-                started = True
-                extra, failure = await exchange.commit(scope.get("session"), message["status"])
-                if failure is not None:
-                    replaced = True
-                    await _respond(send, failure)
-                    return
-                if extra:
-                    headers = list(message.get("headers", ()))
-                    headers.extend((k.encode(), v.encode("latin-1")) for k, v in extra)
-                    message = {**message, "headers": headers}
-            elif replaced:
-                return  # the handler's body belongs to the response we replaced
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_session)
-        except MongoSessionError as exc:
-            # The handler's own session call failed (regenerate, destroy, save,
-            # reload, or the store itself): the same answer as at load and commit,
-            # while the response has not started. Nothing more is saved.
-            failure = None if started else exchange.failure(exc)
-            if failure is None:
-                raise
-            await _respond(send, failure)

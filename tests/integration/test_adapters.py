@@ -2,7 +2,7 @@
 
 :class:`BehaviourSuite` is written once against a :class:`~tests.support.web.Browser`;
 each subclass runs it through one framework's own test client: ASGI
-(Starlette's TestClient), Flask, Django and aiohttp. Every test talks to the
+(Starlette's TestClient), Flask, Django, aiohttp, Litestar and Quart. Every test talks to the
 real server and counts database commands with PyMongo's command monitoring.
 """
 
@@ -18,7 +18,16 @@ import pytest
 from mongosession import _clock
 from mongosession.testing.localdb import free_port
 from tests.support.monitoring import CommandLog
-from tests.support.web import AiohttpSite, ASGISite, Browser, DjangoSite, FlaskSite, Site
+from tests.support.web import (
+    AiohttpSite,
+    ASGISite,
+    Browser,
+    DjangoSite,
+    FlaskSite,
+    LitestarSite,
+    QuartSite,
+    Site,
+)
 
 LIFETIME = 120  # seconds: the store's ttl (Django: SESSION_COOKIE_AGE)
 TOUCH_AFTER = 30
@@ -261,3 +270,11 @@ class TestDjango(BehaviourSuite):
 
 class TestAiohttp(BehaviourSuite):
     site_class = AiohttpSite
+
+
+class TestLitestar(BehaviourSuite):
+    site_class = LitestarSite
+
+
+class TestQuart(BehaviourSuite):
+    site_class = QuartSite

@@ -1,5 +1,7 @@
 """The behaviour suite's routes, once per framework adapter (tests/support/apps.py has ASGI's).
 
+Flask, Django, aiohttp, Litestar and Quart here; the routes mean the same in each.
+
 Every app answers the same routes with the same meaning:
 
 - ``GET /``: count visits in the session, answer the count;
@@ -12,7 +14,7 @@ Every app answers the same routes with the same meaning:
 - ``GET /fail?status=N``: count a visit as ``/`` does, then answer with status ``N``;
 - ``GET /crash``: count a visit as ``/`` does, then raise :class:`Crash`.
 
-The Flask, Django and aiohttp apps also answer the reliability routes, whose handlers
+The Flask, Django, aiohttp, Litestar and Quart apps also answer the reliability routes, whose handlers
 wait at :data:`gate` (a :class:`ThreadGate`) so a test can overlap two requests on a
 real server (tests/support/web.py's ``Served*``; the ASGI app's are tests/support/apps.py's
 ``GATED_ROUTES``); async handlers wait in a worker thread, leaving the loop free:
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -39,11 +42,23 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 from flask import Flask, jsonify, request, session
+from litestar import Litestar
+from litestar import Request as LitestarRequest
+from litestar import Response as LitestarResponse
+from litestar import get as litestar_get
+from litestar import post as litestar_post
+from quart import Quart
+from quart import request as quart_request
+from quart import session as quart_session
 
 from mongosession import AsyncMongoStore, MongoStore, ReservedKey
 from mongosession.aiohttp import get_session, setup
 from mongosession.flask import MongoSession
 from mongosession.flask import get_session as flask_session
+from mongosession.litestar import MongoSessionPlugin
+from mongosession.litestar import get_session as litestar_session
+from mongosession.quart import MongoSession as QuartMongoSession
+from mongosession.quart import get_session as quart_get_session
 
 SECRET = "test secret"
 GATE_TIMEOUT = 30  # seconds a held request waits before failing the test
@@ -325,6 +340,200 @@ def aiohttp_app(store: AsyncMongoStore, **options: Any) -> web.Application:
         return response
 
     app.add_routes(routes)
+    return app
+
+
+# -- Litestar ------------------------------------------------------------------------------
+
+#: A Litestar request, as the handlers below annotate it (Litestar reads the annotations).
+LRequest = LitestarRequest[Any, Any, Any]
+
+
+def _text(text: str, status: int = 200) -> LitestarResponse[str]:
+    return LitestarResponse(text, status_code=status, media_type="text/plain")
+
+
+def litestar_app(store: AsyncMongoStore, **options: Any) -> Litestar:
+    """The routes behind ``MongoSessionPlugin``; POST routes answer 200 (Litestar's default is 201)."""
+
+    @litestar_get("/")
+    async def count(request: LRequest) -> LitestarResponse[str]:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return _text(str(request.session["n"]))
+
+    @litestar_get("/static")
+    async def static_page() -> LitestarResponse[str]:
+        return _text("static")
+
+    @litestar_get("/fail")
+    async def fail(request: LRequest) -> LitestarResponse[str]:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return _text("failed", int(request.query_params["status"]))
+
+    @litestar_get("/crash")
+    async def crash(request: LRequest) -> LitestarResponse[str]:
+        request.session["n"] = request.session.get("n", 0) + 1
+        raise Crash("the handler failed after changing the session")
+
+    @litestar_post("/login", status_code=200)
+    async def login(request: LRequest) -> LitestarResponse[str]:
+        await litestar_session(request).regenerate()
+        request.session["user"] = request.query_params["user"]
+        return _text("welcome")
+
+    @litestar_post("/logout", status_code=200)
+    async def logout(request: LRequest) -> LitestarResponse[str]:
+        await litestar_session(request).destroy()
+        return _text("bye")
+
+    @litestar_get("/whoami")
+    async def whoami(request: LRequest) -> LitestarResponse[str]:
+        return _text(str(request.session.get("user", "anonymous")))
+
+    @litestar_get("/slow")
+    async def slow(request: LRequest) -> LitestarResponse[str]:
+        session = litestar_session(request)
+        user = str(session.get("user", "anonymous"))
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session["late"] = True
+        return _text(user)
+
+    @litestar_post("/slow-login", status_code=200)
+    async def slow_login(request: LRequest) -> LitestarResponse[str]:
+        session = litestar_session(request)
+        session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        await session.regenerate()
+        session["user"] = request.query_params["user"]
+        return _text("welcome")
+
+    @litestar_post("/login-then-wait", status_code=200)
+    async def login_then_wait(request: LRequest) -> LitestarResponse[str]:
+        session = litestar_session(request)
+        await session.regenerate()
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session["user"] = request.query_params["user"]
+        return _text("welcome")
+
+    @litestar_get("/set")
+    async def set_key(request: LRequest) -> LitestarResponse[str]:
+        session = litestar_session(request)
+        session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        session[request.query_params["key"]] = request.query_params["value"]
+        return _text("set")
+
+    @litestar_get("/peek")
+    async def peek(request: LRequest) -> dict[str, Any]:
+        return dict(request.session)
+
+    @litestar_get("/put")
+    async def put_key(request: LRequest) -> LitestarResponse[str]:
+        response = _text(put(request.session, request.query_params))
+        if "cache" in request.query_params:
+            response.headers["Cache-Control"] = request.query_params["cache"]
+        return response
+
+    handlers = [count, static_page, fail, crash, login, logout, whoami]
+    handlers += [slow, slow_login, login_then_wait, set_key, peek, put_key]
+    return Litestar(
+        handlers,
+        plugins=[MongoSessionPlugin(store, secret=SECRET, **options)],
+        # The test process's logging stays pytest's (Litestar's default config
+        # would install its own handlers on the root logger)...
+        logging_config=None,
+        # ...and a handler's error is logged, as LoggingConfig(log_exceptions="always") does.
+        after_exception=[_log_handler_error],
+    )
+
+
+async def _log_handler_error(exc: Exception, scope: Any) -> None:
+    logging.getLogger("litestar").error("Uncaught exception in a handler", exc_info=exc)
+
+
+# -- Quart ---------------------------------------------------------------------------------
+
+
+def quart_app(store: AsyncMongoStore, **options: Any) -> Quart:
+    """The routes behind the Quart extension (``session`` is Quart's proxy)."""
+    app = Quart(__name__)
+    app.config["SECRET_KEY"] = SECRET
+    QuartMongoSession(app, store=store, **options)
+
+    @app.get("/")
+    async def count() -> str:
+        quart_session["n"] = quart_session.get("n", 0) + 1
+        return str(quart_session["n"])
+
+    @app.get("/static")
+    async def static_page() -> str:
+        return "static"
+
+    @app.get("/fail")
+    async def fail() -> tuple[str, int]:
+        quart_session["n"] = quart_session.get("n", 0) + 1
+        return "failed", int(quart_request.args["status"])
+
+    @app.get("/crash")
+    async def crash() -> str:
+        quart_session["n"] = quart_session.get("n", 0) + 1
+        raise Crash("the handler failed after changing the session")
+
+    @app.post("/login")
+    async def login() -> str:
+        await quart_get_session().regenerate()
+        quart_session["user"] = quart_request.args["user"]
+        return "welcome"
+
+    @app.post("/logout")
+    async def logout() -> str:
+        await quart_get_session().destroy()
+        return "bye"
+
+    @app.get("/whoami")
+    async def whoami() -> str:
+        return str(quart_session.get("user", "anonymous"))
+
+    @app.get("/slow")
+    async def slow() -> str:
+        user = str(quart_session.get("user", "anonymous"))
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        quart_session["late"] = True
+        return user
+
+    @app.post("/slow-login")
+    async def slow_login() -> str:
+        quart_session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        await quart_get_session().regenerate()
+        quart_session["user"] = quart_request.args["user"]
+        return "welcome"
+
+    @app.post("/login-then-wait")
+    async def login_then_wait() -> str:
+        await quart_get_session().regenerate()
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        quart_session["user"] = quart_request.args["user"]
+        return "welcome"
+
+    @app.get("/set")
+    async def set_key() -> str:
+        quart_session.get("user")
+        await asyncio.to_thread(gate.hold)  # gate: read now
+        quart_session[quart_request.args["key"]] = quart_request.args["value"]
+        return "set"
+
+    @app.get("/peek")
+    async def peek() -> dict[str, Any]:
+        return dict(quart_session)
+
+    @app.get("/put")
+    async def put_key() -> Any:
+        response = await app.make_response(put(quart_session, quart_request.args))
+        if "cache" in quart_request.args:
+            response.headers["Cache-Control"] = quart_request.args["cache"]
+        return response
+
     return app
 
 

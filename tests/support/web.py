@@ -2,13 +2,13 @@
 
 A Site sends one request with an explicit ``Cookie`` header through the
 framework's own test client (Starlette's TestClient for ASGI, Flask's,
-Django's, aiohttp's) or over real HTTP, and returns a :class:`Reply`. The
+Django's, aiohttp's, Litestar's, Quart's) or over real HTTP, and returns a :class:`Reply`. The
 :class:`Browser` keeps the cookies between requests, the way a browser does,
 so the behaviour suite reads the same for every framework.
 
 The ``Served*`` classes run each adapter's app on a real server in this process
-(werkzeug's threaded server for Flask and Django, uvicorn for ASGI, aiohttp's own
-for aiohttp), for tests that overlap requests or read real HTTP headers.
+(werkzeug's threaded server for Flask and Django, uvicorn for ASGI and Litestar,
+aiohttp's own for aiohttp, hypercorn for Quart), for tests that overlap requests or read real HTTP headers.
 """
 
 from __future__ import annotations
@@ -28,13 +28,23 @@ import uvicorn
 from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient as AiohttpClient
 from aiohttp.test_utils import TestServer
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+from litestar.testing import TestClient as LitestarClient
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 from starlette.testclient import TestClient as StarletteClient
 
 from mongosession import AsyncMongoStore, MongoStore
 from mongosession.testing.localdb import free_port
 from mongosession.web.cookies import encode_component, sign
-from tests.support.adapter_apps import SECRET, aiohttp_app, configure_django, flask_app
+from tests.support.adapter_apps import (
+    SECRET,
+    aiohttp_app,
+    configure_django,
+    flask_app,
+    litestar_app,
+    quart_app,
+)
 from tests.support.apps import starlette_app
 from tests.support.servers import serving_in_thread
 
@@ -208,6 +218,53 @@ class AiohttpSite(SignedCookieSite):
 
     def close(self) -> None:
         self.loop.run_until_complete(self.http.close())
+        self.loop.run_until_complete(self.mongo.close())
+        self.loop.close()
+
+
+class LitestarSite(SignedCookieSite):
+    """The Litestar app (tests/support/adapter_apps.py) through Litestar's TestClient."""
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
+        app = litestar_app(AsyncMongoStore(client=self.mongo, **store))
+        # A handler's unhandled error is Litestar's own 500, as on a real server.
+        self.http: LitestarClient[Any] = LitestarClient(app, raise_server_exceptions=False)
+        self.http.__enter__()
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        self.http.cookies.clear()
+        response = self.http.request(
+            method, path, headers={"cookie": cookie} if cookie else {}, follow_redirects=False
+        )
+        return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
+
+    def close(self) -> None:
+        self.http.blocking_portal.call(self.mongo.close)
+        self.http.__exit__(None, None, None)
+
+
+class QuartSite(SignedCookieSite):
+    """The Quart app (tests/support/adapter_apps.py) through Quart's test client, on its own loop."""
+
+    cookie_name = "session"  # Quart's SESSION_COOKIE_NAME, read by the extension
+
+    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
+        self.app = quart_app(AsyncMongoStore(client=self.mongo, **store))
+        self.http = self.app.test_client(use_cookies=False)
+
+    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+        return self.loop.run_until_complete(self._request(method, path, cookie))
+
+    async def _request(self, method: str, path: str, cookie: str | None) -> Reply:
+        headers = {"Cookie": cookie} if cookie else {}
+        response = await self.http.open(path, method=method, headers=headers)
+        text = await response.get_data(as_text=True)
+        return Reply(response.status_code, text, _headers(response.headers.items()))
+
+    def close(self) -> None:
         self.loop.run_until_complete(self.mongo.close())
         self.loop.close()
 
@@ -462,3 +519,78 @@ class ServedAiohttp(ServedAsync):
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+
+
+class ServedLitestar(ServedAsync):
+    """The Litestar app (tests/support/adapter_apps.py) on uvicorn."""
+
+    async def start(self) -> None:
+        # A socket bound here: uvicorn answers a port it cannot bind with sys.exit.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.closing.callback(sock.close)
+        config = uvicorn.Config(
+            litestar_app(self.async_store),
+            lifespan="on",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.serving = asyncio.ensure_future(self.server.serve(sockets=[sock]))
+        while not self.server.started:
+            if self.serving.done():
+                self.serving.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.serving
+
+
+class ServedQuart(ServedAsync):
+    """The Quart app (tests/support/adapter_apps.py) on hypercorn, Quart's own server."""
+
+    cookie_name = "session"  # Quart's SESSION_COOKIE_NAME
+
+    async def start(self) -> None:
+        port = free_port()
+        config = HypercornConfig()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.accesslog = None
+        config.errorlog = None  # Quart logs a view's error itself (app.logger)
+        config.graceful_timeout = 5
+        self.stopping = asyncio.Event()
+        app = quart_app(self.async_store)
+        self.serving = asyncio.ensure_future(
+            hypercorn_serve(app, config, shutdown_trigger=self.stopping.wait)
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        while not await asyncio.to_thread(_accepts, port):
+            if self.serving.done():
+                self.serving.result()
+                raise RuntimeError("hypercorn stopped before it started")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await self.serving
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+#: Every adapter's site (its framework's test client), by adapter name.
+SITES: dict[str, type[Site]] = {
+    "asgi": ASGISite,
+    "flask": FlaskSite,
+    "django": DjangoSite,
+    "aiohttp": AiohttpSite,
+    "litestar": LitestarSite,
+    "quart": QuartSite,
+}

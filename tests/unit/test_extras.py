@@ -11,6 +11,8 @@ ADAPTERS = [
     ("mongosession.flask", "flask", "flask"),
     ("mongosession.django", "django", "django"),
     ("mongosession.aiohttp", "aiohttp", "aiohttp"),
+    ("mongosession.litestar", "litestar", "litestar"),
+    ("mongosession.quart", "quart", "quart"),
 ]
 
 

@@ -6,6 +6,8 @@
 - :mod:`.failures`: what a session failure becomes (one :class:`~.failures.Failure`),
   for every adapter;
 - :mod:`.calls`: typed store calls, for programs of steps (the Django adapter's);
+- :mod:`.asgi_support` (the ASGI middleware and Litestar) and :mod:`.flasklike` (Flask
+  and Quart; it imports werkzeug): what the adapters of one family share;
 - :mod:`.asynchronous`: one request's session I/O (the exchange) and the runner of
   steps, written by hand; :mod:`.synchronous`: generated from it by ``tools/unasync.py``.
 """

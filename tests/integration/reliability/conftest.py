@@ -18,7 +18,15 @@ import pytest
 
 from tests.support import adapter_apps as _adapter_apps
 from tests.support.adapter_apps import ThreadGate
-from tests.support.web import ServedAiohttp, ServedApp, ServedASGI, ServedDjango, ServedFlask
+from tests.support.web import (
+    ServedAiohttp,
+    ServedApp,
+    ServedASGI,
+    ServedDjango,
+    ServedFlask,
+    ServedLitestar,
+    ServedQuart,
+)
 
 # -- every adapter's app on a real server (tests/support/web.py) ----------------------------------------
 
@@ -28,6 +36,8 @@ SERVED: dict[str, Callable[..., ServedApp]] = {
     "django": ServedDjango,
     "asgi": ServedASGI,
     "aiohttp": ServedAiohttp,
+    "litestar": ServedLitestar,
+    "quart": ServedQuart,
 }
 
 Serve = Callable[..., ServedApp]
@@ -37,8 +47,8 @@ Serve = Callable[..., ServedApp]
 def serve(request: pytest.FixtureRequest) -> Iterator[Serve]:
     """``serve(uri, **store_options)`` -> the app of one adapter, served until the test ends.
 
-    Runs the test once per adapter: ASGI on uvicorn, Flask and Django on werkzeug's
-    threaded server, aiohttp on its own.
+    Runs the test once per adapter: ASGI and Litestar on uvicorn, Flask and Django on
+    werkzeug's threaded server, aiohttp on its own, Quart on hypercorn.
     """
     apps: list[ServedApp] = []
 

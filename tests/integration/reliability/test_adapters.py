@@ -14,9 +14,7 @@ import pytest
 
 from mongosession import generate_sid
 from tests.support.monitoring import CommandLog
-from tests.support.web import AiohttpSite, ASGISite, DjangoSite, FlaskSite, Site
-
-SITES = {"asgi": ASGISite, "flask": FlaskSite, "django": DjangoSite, "aiohttp": AiohttpSite}
+from tests.support.web import SITES, Site
 
 # What an HTTP client can carry in a Cookie header: CR/LF and NUL arrive encoded.
 HOSTILE = {

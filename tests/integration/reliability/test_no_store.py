@@ -13,21 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.reliability.conftest import SERVED
 from tests.support.web import (
     Reply,
-    ServedAiohttp,
     ServedApp,
-    ServedASGI,
-    ServedDjango,
-    ServedFlask,
 )
-
-SERVED: dict[str, type[ServedApp]] = {
-    "asgi": ServedASGI,
-    "flask": ServedFlask,
-    "django": ServedDjango,
-    "aiohttp": ServedAiohttp,
-}
 
 
 @pytest.fixture(params=list(SERVED))

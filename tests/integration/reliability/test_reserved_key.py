@@ -23,22 +23,13 @@ from urllib.parse import quote
 import pytest
 
 from mongosession import ReservedKey, unescape_key
+from tests.integration.reliability.conftest import SERVED
 from tests.support.adapter_apps import WAYS
 from tests.support.web import (
     Browser,
-    ServedAiohttp,
     ServedApp,
-    ServedASGI,
-    ServedDjango,
-    ServedFlask,
 )
 
-SERVED: dict[str, type[ServedApp]] = {
-    "asgi": ServedASGI,
-    "flask": ServedFlask,
-    "django": ServedDjango,
-    "aiohttp": ServedAiohttp,
-}
 CODECS = ("json", "bson")
 TTL = 3600  # seconds; Django's SESSION_COOKIE_AGE in its app
 FAR = "2999-12-31T00:00:00.000Z"
