@@ -176,7 +176,9 @@ class MemoryCollection:
         for name, condition in query.items():
             if name == "_id" or name.startswith("$"):
                 continue
-            if isinstance(condition, Mapping) and any(k.startswith("$") for k in condition):
+            if isinstance(condition, Mapping) and set(condition) == {"$eq"}:
+                condition = condition["$eq"]  # the save's compare-and-swap on the payload
+            elif isinstance(condition, Mapping) and any(k.startswith("$") for k in condition):
                 continue
             if doc.get(name) != condition:
                 return None

@@ -439,8 +439,8 @@ class TestMongoStoreSpec:
         reason=(
             "divergence: get() returns the session dict, never the codec's raw output; "
             "connect-mongo's unserialize defaults to the identity and hands back the "
-            "serialized string (docs/options.md#store-methods). Also shows the gap of "
-            "test_custom_serializer_decode_returning_a_string_reads_as_no_session"
+            "serialized string, which reads here as a corrupt payload: no session, "
+            "logged (docs/options.md#store-methods)"
         ),
     )
     def test_test_custom_serializer(self, kit: Any) -> None:
@@ -463,21 +463,14 @@ class TestMongoStoreSpec:
         org_session["ice"] = "test-ice-serializer"
         assert session == json.dumps(org_session, separators=(",", ":"))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "gap: a custom codec whose decode() returns a non-mapping makes get() raise "
-            "ValueError (from building the StoredSession) instead of reading the payload "
-            "as corrupt (no session, logged) as docs/options.md#store-methods says"
-        ),
-    )
     def test_custom_serializer_decode_returning_a_string_reads_as_no_session(
         self, kit: Any
     ) -> None:
         """Derived from 'test custom serializer': what mongosession should do instead.
 
         Not an upstream case: the upstream codec's unserialize is the identity, so
-        decode returns the stored string, which cannot be a session here.
+        decode returns the stored string, which cannot be a session here: a corrupt
+        payload, read as no session (docs/options.md#store-methods).
         """
 
         class RawString:
@@ -560,16 +553,6 @@ class TestMongoStoreSpec:
         assert touched
         assert touched > initial
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "divergence: touch_after reads the last write time from the StoredSession "
-            "that get() returned (its last_modified), not from a `lastModified` key of "
-            "a plain mapping such as the raw document (docs/options.md#store-methods; "
-            "that a key is ignored is not stated). Passes given store.get(sid), as "
-            "test_touchafter_throttle_keeps_updatedat_unchanged_until_threshold_when_timestamps_on shows"
-        ),
-    )
     def test_touch_ops_with_touchafter(self, kit: Any, db: Any) -> None:
         """'touch ops with touchAfter': the raw document (with lastModified) as session."""
         store = helper_store(kit, touch_after=1)
@@ -619,14 +602,6 @@ class TestMongoStoreSpec:
 
     # -- encryption -----------------------------------------------------------------
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "gap: a connect-mongo encryption codec together with encryption_keys is "
-            "accepted (the payload would be encrypted twice; docs/express.md#encrypted-sessions "
-            "says never combine them); connect-mongo refuses two encryption mechanisms"
-        ),
-    )
     @pytest.mark.parametrize("adapter", ["kruptein", "webcrypto"])
     def test_cryptoadapter_conflicts_with_legacy_crypto_option(
         self, kit: Any, adapter: str
@@ -695,14 +670,6 @@ class TestMongoStoreSpec:
                 "webcrypto-aes-cbc",
                 {"algorithm": "AES-CBC", "iv_length": 16},
                 id="web_crypto_adapter_supports_aes_cbc_algorithm",
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason=(
-                        "gap: WebCryptoCodec has no AES-CBC (connect-mongo's "
-                        "createWebCryptoAdapter({algorithm: 'AES-CBC', ivLength: 16})); "
-                        "such sessions cannot be read or written"
-                    ),
-                ),
             ),
         ],
     )
@@ -808,14 +775,6 @@ class TestMongoStoreSpec:
         assert db["test-collection"].find_one({"_id": transform_id(sid)})
         assert store.get(sid)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "gap: with write_concern={'w': 0} set() sends the write and then raises "
-            "InvalidOperation (an unacknowledged write has no upserted_id), so the "
-            "caller sees a failure; connect-mongo's set succeeds"
-        ),
-    )
     def test_writeoperationoptions_forwarded_to_updateone(self, kit: Any) -> None:
         """'writeOperationOptions forwarded to updateOne'.
 

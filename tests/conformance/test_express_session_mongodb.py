@@ -20,7 +20,7 @@ upstream                      mongosession
 ``TimeToLive: 0``             ``auto_remove="disabled"`` (no TTL index)
 ``TimeToLive: n``             ``ttl=n, auto_remove="native"`` (idle expiry)
 ``IndexSessionID``            nothing: the session id is ``_id``
-``Filter: true``              ``codec="bson"`` (keys escaped reversibly)
+``Filter: true``              ``codec=BsonCodec(escape_keys=True)`` (keys escaped)
 ``DeleteFlag: true``          ``delete_flags=True``
 ``FlagDeletion``/``Cleanup``  ``flag_deletion()`` / ``cleanup()``
 fields ``SessionID``,         ``_id``, ``session``, ``expires`` (the TTL index
@@ -49,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mongosession import AsyncMongoStore
+from mongosession import AsyncMongoStore, BsonCodec
 from mongosession.asgi import SessionMiddleware, get_session
 from tests.conformance._conformance import Agent
 
@@ -65,12 +65,13 @@ DIVERGENCE_ID_INDEX = (
 DIVERGENCE_NO_COLLECTION = (
     "divergence: the store creates no collection up front; MongoDB creates it with the "
     "first write, and with nothing to index (auto_remove='disabled', the TimeToLive: 0 "
-    "counterpart) preparing the store sends no command at all (not stated in the docs; "
-    "docs/options.md#store-arguments describes create_indexes only)"
+    "counterpart) preparing the store sends no command at all "
+    "(docs/options.md#the-collection)"
 )
 DIVERGENCE_KEYS = (
-    "divergence: no mode stores raw keys; codec='json' (the default) stores a string in "
-    "which any key is fine, codec='bson' escapes them "
+    "divergence: no mode refuses keys with '.' (nor '$'): codec='json' (the default) "
+    "stores a string in which any key is fine, codec='bson' stores them as they are "
+    "(MongoDB 5.0+), BsonCodec(escape_keys=True) escapes them "
     "(docs/options.md#from-express-session-mongodb-the-older-store)"
 )
 DIVERGENCE_DESTROY_COOKIE = (
@@ -91,7 +92,7 @@ def store_options(
     options: dict[str, Any] = {
         "collection": COLLECTION,
         "delete_flags": delete_flag,
-        "codec": "bson" if filter_keys else "json",
+        "codec": BsonCodec(escape_keys=True) if filter_keys else "json",
     }
     if time_to_live > 0:
         options.update(ttl=time_to_live, auto_remove="native")
@@ -261,7 +262,7 @@ class TestInternalAccessors:
         )
 
     def test_filter(self, kit: Any) -> None:
-        """'TestFilter' (``Filter: true`` is ``codec="bson"``)."""
+        """'TestFilter' (``Filter: true`` is ``codec=BsonCodec(escape_keys=True)``)."""
         store = kit.store(**store_options(filter_keys=True))
         store.set("a", {"a.b": [1, 2, {"a": 1, "$b\0c": {"Test.Testdot-*-dot*-": 35}}]})
         # "Confirming that ., $ and null are threated as valid input": set() raised nothing.

@@ -1,9 +1,11 @@
 """Codecs: a session dict to the stored ``session`` field and back.
 
 ``json`` writes the string connect-mongo writes by default (``stringify: true``).
-``bson`` writes a sub-document, as connect-mongo's ``stringify: false`` and the
-older store's ``Filter`` option do, with keys escaped reversibly so that ``.``,
-``$`` and NUL survive. Neither runs code from stored data: there is no pickle.
+``bson`` writes the sub-document connect-mongo's ``stringify: false`` writes, keys as
+they are (MongoDB 5.0+ stores ``.`` and ``$`` in field names); with
+``BsonCodec(escape_keys=True)``, keys escaped reversibly as mongosession 0.1.0 wrote
+them (the older store's ``Filter``). Neither runs code from stored data: there is no
+pickle.
 """
 
 from __future__ import annotations
@@ -69,8 +71,11 @@ class JsonCodec:
 
     JSON rules apply, as in JavaScript: keys become strings, tuples become
     lists, NaN and infinities become null, and any other value JSON cannot hold
-    (a datetime, a set, bytes) raises :class:`SessionEncodingError`. Uses orjson
-    when it is installed; the stored string is the same either way.
+    (a datetime, a set, bytes) raises :class:`SessionEncodingError`. A float keeps
+    its decimal point or exponent (``100.0``, where ``JSON.stringify`` writes
+    ``100``), so that it reads back as a float. Uses orjson when it is installed;
+    the stored string is the same either way, but for the exponent of a float
+    (``1.5e-7`` with orjson, ``1.5e-07`` without).
     """
 
     name = "json"
@@ -123,6 +128,8 @@ def unescape_key(key: str) -> str:
     return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group()], key)
 
 
+_MISSING: Any = object()
+
 #: Values with nothing inside to escape, returned before any slower check (an ABC
 #: ``isinstance``): a large session holds hundreds of them.
 _ATOMS = frozenset({str, int, float, bool, type(None), datetime})
@@ -146,6 +153,26 @@ def _escape(value: Any) -> Any:
     return value
 
 
+def _copy(value: Any) -> Any:
+    # A copy of every container, keys as they are: the stored form must not share
+    # a list or a dict with the session (a later change to the session would
+    # change the revision the next save compares against), and the read session
+    # must not share one with the revision either.
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise SessionEncodingError(f"session keys must be str, not {type(k).__name__}")
+            out[k] = v if type(v) in _ATOMS else _copy(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [v if type(v) in _ATOMS else _copy(v) for v in value]
+    return value
+
+
 def _unescape(value: Any) -> Any:
     if isinstance(value, dict):
         return {
@@ -157,34 +184,105 @@ def _unescape(value: Any) -> Any:
     return value
 
 
-class BsonCodec:
-    """A sub-document (connect-mongo's ``stringify: false``), keys escaped.
+#: The attributes of express-session's ``Cookie.toJSON()``, in its order. Those left
+#: undefined there reach MongoDB as null through connect-mongo (the Node driver
+#: serialises ``undefined`` as null), so ``stringify: false`` stores all nine.
+COOKIE_ATTRIBUTES = (
+    "originalMaxAge",
+    "partitioned",
+    "priority",
+    "expires",
+    "secure",
+    "httpOnly",
+    "domain",
+    "path",
+    "sameSite",
+)
 
-    ``cookie.expires`` is stored as a BSON date, as connect-mongo does, and read
-    back as express-session's ISO string; other datetimes stay datetimes.
-    Values BSON cannot hold raise :class:`SessionEncodingError` when the store
-    encodes the document.
+
+#: The attributes express-session may leave undefined: null in connect-mongo's
+#: document, left out of the JSON form (``JSON.stringify`` drops undefined).
+UNDEFINED_COOKIE_ATTRIBUTES = frozenset({"partitioned", "priority", "secure", "domain", "sameSite"})
+
+
+def _stored_expires(cookie: dict[str, Any]) -> None:
+    # cookie.expires as the BSON date connect-mongo stores (a Date there).
+    if isinstance(cookie.get("expires"), str):
+        with contextlib.suppress(ValueError):  # not a date: stored as the string it is
+            cookie["expires"] = parse_js_iso(cookie["expires"])
+
+
+class BsonCodec:
+    """A sub-document: connect-mongo's ``stringify: false`` document.
+
+    By default the document is connect-mongo's, field for field: keys as they are
+    (``a.b``, ``$x``, ``100%``; MongoDB 5.0+ stores such field names, and a key
+    with NUL, which BSON cannot hold, raises :class:`SessionEncodingError`), the
+    ``cookie`` first with each of express-session's attributes (null when unset;
+    a session without cookie gets ``cookie: null``), ``cookie.expires`` as a
+    BSON date. Reading gives the session in the JSON form express-session hands a
+    store, the form the ``json`` codec reads too: keys as stored,
+    ``cookie.expires`` as its ISO string, and the attributes express-session
+    leaves undefined (``partitioned``, ``priority``, ``secure``, ``domain``,
+    ``sameSite``) left out when null, as is a null ``cookie``; other datetimes
+    stay datetimes. So a session reads back as it was written (a cookie lacking
+    ``originalMaxAge``, ``expires``, ``httpOnly`` or ``path``, which
+    express-session always writes, gets them as None). Values BSON cannot hold
+    raise :class:`SessionEncodingError` when the store encodes the document.
+
+    ``escape_keys=True`` reads and writes the format of mongosession 0.1.0 and of
+    the older store's ``Filter`` option instead: ``%``, ``.``, ``$`` and NUL in
+    keys escaped as ``%25 %2E %24 %00`` (:func:`escape_key`), the cookie as given.
+    Node reads such keys escaped.
+
+    Example::
+
+        store = MongoStore(uri=..., codec="bson")  # BsonCodec()
+        legacy = MongoStore(uri=..., codec=BsonCodec(escape_keys=True))
     """
 
     name = "bson"
 
+    def __init__(self, *, escape_keys: bool = False) -> None:
+        self.escape_keys = escape_keys
+
     def encode(self, session: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the session as a sub-document with escaped keys."""
-        doc: dict[str, Any] = _escape(session)
-        cookie = doc.get("cookie")
-        if isinstance(cookie, dict) and isinstance(cookie.get("expires"), str):
-            with contextlib.suppress(ValueError):  # not a date: stored as the string it is
-                doc["cookie"] = {**cookie, "expires": parse_js_iso(cookie["expires"])}
-        return doc
+        """Return the session as the sub-document to store."""
+        if self.escape_keys:
+            escaped: dict[str, Any] = _escape(session)
+            if isinstance(escaped.get("cookie"), dict):
+                _stored_expires(escaped["cookie"])  # a copy already
+            return escaped
+        doc: dict[str, Any] = _copy(session)
+        cookie = doc.pop("cookie", None)
+        if isinstance(cookie, dict):
+            full = {name: cookie.get(name) for name in COOKIE_ATTRIBUTES}
+            full.update(cookie)  # keys express-session does not write come after its own
+            _stored_expires(full)
+            cookie = full
+        # connect-mongo's serialiser starts its document with the cookie.
+        return {"cookie": cookie, **doc}
 
     def decode(self, stored: Any) -> dict[str, Any]:
-        """Unescape the stored sub-document."""
+        """The session dict of a stored sub-document."""
         if not isinstance(stored, dict):
             raise CorruptSession(f"expected a sub-document, found {type(stored).__name__}")
-        doc: dict[str, Any] = _unescape(stored)
-        cookie = doc.get("cookie")
-        if isinstance(cookie, dict) and isinstance(cookie.get("expires"), datetime):
-            cookie["expires"] = to_js_iso(cookie["expires"])
+        if self.escape_keys:
+            doc: dict[str, Any] = _unescape(stored)
+            cookie = doc.get("cookie")
+            if isinstance(cookie, dict) and isinstance(cookie.get("expires"), datetime):
+                cookie["expires"] = to_js_iso(cookie["expires"])  # a copy already
+            return doc
+        doc = _copy(stored)
+        cookie = doc.get("cookie", _MISSING)
+        if cookie is None:
+            del doc["cookie"]  # connect-mongo's null for a session without cookie
+        elif isinstance(cookie, dict):
+            for name in UNDEFINED_COOKIE_ATTRIBUTES.intersection(cookie):
+                if cookie[name] is None:
+                    del cookie[name]
+            if isinstance(cookie.get("expires"), datetime):
+                cookie["expires"] = to_js_iso(cookie["expires"])
         return doc
 
 

@@ -13,11 +13,13 @@ the matching codec reads and writes the very same strings::
     store = AsyncMongoStore(uri=..., codec=KrupteinCodec("s3cret"))
 
 Both encrypt the session's JSON (the same text the ``json`` codec stores) with
-AES-256-GCM. Neither binds a payload to its session id, as connect-mongo does
-not; mongosession's own ``encryption_keys`` envelope does, and is the better
-choice when no Node app shares the collection. Do not combine these codecs
-with ``encryption_keys``: the payload would be encrypted twice and Node could
-not read it.
+AES-256-GCM (``WebCryptoCodec(algorithm="AES-CBC")`` reads and writes the Web
+Crypto adapter's AES-CBC format, which has no authentication). Neither binds a
+payload to its session id, as connect-mongo does not; mongosession's own
+``encryption_keys`` envelope does, and is the better choice when no Node app
+shares the collection. A store refuses one of these codecs together with
+``encryption_keys`` (connect-mongo refuses two encryption mechanisms too): the
+payload would be encrypted twice and Node could not read it.
 
 A payload that fails to decrypt (a wrong secret, another format) raises
 :class:`~mongosession.DecryptionError` from ``decode``; the store logs it and
@@ -46,9 +48,11 @@ __all__ = ["KrupteinCodec", "WebCryptoCodec"]
 
 Secret = str | bytes
 Encoding = Literal["base64", "base64url", "hex"]
+Algorithm = Literal["AES-GCM", "AES-CBC"]
 
 _JSON = JsonCodec()
 _TAG = 16  # AES-GCM authentication tag, bytes (Web Crypto's and kruptein's default)
+_BLOCK = 16  # AES block, bytes: AES-CBC's IV and ciphertexts are multiples of it
 
 #: connect-mongo's ``createWebCryptoAdapter`` defaults.
 WEBCRYPTO_SALT = "connect-mongo:webcrypto-default-salt"
@@ -113,6 +117,8 @@ class _NodeCipherCodec:
     """Shared shape: JSON inside, an encrypted string outside, optional fallbacks."""
 
     name = "encrypted"
+    #: The payload is encrypted: a store refuses ``encryption_keys`` besides.
+    encrypts = True
 
     def __init__(self, read_also: Sequence[str | Codec]) -> None:
         if isinstance(read_also, str):
@@ -153,13 +159,20 @@ class _NodeCipherCodec:
 
 
 class WebCryptoCodec(_NodeCipherCodec):
-    """connect-mongo's ``createWebCryptoAdapter`` format (AES-256-GCM, PBKDF2 key).
+    """connect-mongo's ``createWebCryptoAdapter`` format (AES-256-GCM or AES-256-CBC, PBKDF2 key).
 
     The key is PBKDF2-HMAC-SHA256 of the secret (derived once, here, as Node
     does when the adapter is made); the stored string is the encoding of
-    IV | ciphertext | 16-byte tag. The keyword arguments are the adapter's
-    options, with the same defaults. With a list of secrets the first
-    encrypts and every one is tried on read (connect-mongo takes one secret).
+    IV | ciphertext | 16-byte tag with AES-GCM, IV | ciphertext (PKCS#7 padded)
+    with AES-CBC. The keyword arguments are the adapter's options, with the same
+    defaults. With a list of secrets the first encrypts and every one is tried
+    on read (connect-mongo takes one secret).
+
+    AES-CBC (``algorithm="AES-CBC"``) has no authentication: anyone who can write
+    the collection can change a payload without the secret (flipping bits of the
+    IV changes the first block of the plaintext at will), and a wrong secret is
+    caught only by the padding and the JSON failing to parse. Use it only to share
+    sessions with a Node application configured that way; AES-GCM otherwise.
 
     Example::
 
@@ -170,8 +183,10 @@ class WebCryptoCodec(_NodeCipherCodec):
         secret: the adapter's ``secret`` (str or bytes), or a list, newest first.
         salt: the adapter's ``salt`` (str or bytes).
         iterations: the adapter's ``iterations``.
-        iv_length: the adapter's ``ivLength`` (bytes).
+        iv_length: the adapter's ``ivLength`` (bytes); by default 12 with AES-GCM and
+            16 with AES-CBC, which takes no other.
         encoding: the adapter's ``encoding``: ``"base64"``, ``"base64url"``, ``"hex"``.
+        algorithm: the adapter's ``algorithm``: ``"AES-GCM"`` or ``"AES-CBC"``.
         read_also: codecs (or ``"json"`` / ``"bson"``) tried on read when a
             payload does not decrypt, for a migration.
     """
@@ -184,36 +199,51 @@ class WebCryptoCodec(_NodeCipherCodec):
         *,
         salt: Secret = WEBCRYPTO_SALT,
         iterations: int = WEBCRYPTO_ITERATIONS,
-        iv_length: int = 12,
+        iv_length: int | None = None,
         encoding: Encoding = "base64",
+        algorithm: Algorithm = "AES-GCM",
         read_also: Sequence[str | Codec] = (),
     ) -> None:
         super().__init__(read_also)
         if encoding not in ("base64", "base64url", "hex"):
             raise ValueError('encoding must be "base64", "base64url" or "hex"')
+        if algorithm not in ("AES-GCM", "AES-CBC"):
+            raise ValueError('algorithm must be "AES-GCM" or "AES-CBC"')
         if not isinstance(iterations, int) or iterations <= 0:
             raise ValueError("iterations must be a positive int")
+        if iv_length is None:
+            iv_length = 12 if algorithm == "AES-GCM" else _BLOCK  # the adapter's defaults
+        if algorithm == "AES-CBC":
+            if iv_length != _BLOCK:  # Web Crypto refuses any other AES-CBC IV
+                raise ValueError("iv_length must be 16 with AES-CBC")
         # The range cryptography's AES-GCM accepts; Node's default is 12.
-        if not isinstance(iv_length, int) or not 8 <= iv_length <= 128:
+        elif not isinstance(iv_length, int) or not 8 <= iv_length <= 128:
             raise ValueError("iv_length must be an int from 8 to 128")
         salt_bytes = salt.encode() if isinstance(salt, str) else salt
         if not isinstance(salt_bytes, bytes):
             raise TypeError("salt must be str or bytes")
-        aead = load_aesgcm()
+        aead = load_aesgcm()  # also the check that ``cryptography`` is installed
         self.encoding: Encoding = encoding
+        self.algorithm: Algorithm = algorithm
         self.iv_length = iv_length
-        self._keys = [
-            aead(derive_key("sha256", s, salt_bytes, iterations)) for s in _secret_list(secret)
-        ]
+        keys = [derive_key("sha256", s, salt_bytes, iterations) for s in _secret_list(secret)]
+        self._raw_keys = keys
+        self._keys = [aead(key) for key in keys] if algorithm == "AES-GCM" else []
 
     def _seal(self, text: str) -> str:
         iv = os.urandom(self.iv_length)
-        return _to_text(iv + self._keys[0].encrypt(iv, text.encode(), None), self.encoding)
+        if self.algorithm == "AES-CBC":
+            body = _cbc_encrypt(self._raw_keys[0], iv, text.encode())
+        else:
+            body = self._keys[0].encrypt(iv, text.encode(), None)
+        return _to_text(iv + body, self.encoding)
 
     def _open(self, token: str) -> dict[str, Any]:
+        blob = _from_text(token, self.encoding)
+        if self.algorithm == "AES-CBC":
+            return self._open_cbc(blob)
         from cryptography.exceptions import InvalidTag
 
-        blob = _from_text(token, self.encoding)
         if len(blob) < self.iv_length + _TAG:
             raise DecryptionError("stored session is too short for the Web Crypto format")
         iv, body = blob[: self.iv_length], blob[self.iv_length :]
@@ -226,6 +256,50 @@ class WebCryptoCodec(_NodeCipherCodec):
             "stored session failed Web Crypto (AES-GCM) authentication with every configured "
             "secret: a wrong secret, salt or iteration count, another format, or tampering"
         )
+
+    def _open_cbc(self, blob: bytes) -> dict[str, Any]:
+        iv, body = blob[:_BLOCK], blob[_BLOCK:]
+        if not body or len(body) % _BLOCK:
+            raise DecryptionError("stored session is not a Web Crypto (AES-CBC) ciphertext")
+        for key in self._raw_keys:
+            # No tag to tell a wrong key: its padding, then its JSON, fail instead.
+            plain = _cbc_decrypt(key, iv, body)
+            if plain is None:
+                continue
+            try:
+                return _session_from_plaintext(plain)
+            except CorruptSession:
+                continue
+        raise DecryptionError(
+            "stored session did not decrypt to a session with any configured secret "
+            "(Web Crypto AES-CBC): a wrong secret, salt or iteration count, another "
+            "format, or tampering"
+        )
+
+
+def _cbc_encrypt(key: bytes, iv: bytes, plain: bytes) -> bytes:
+    """AES-CBC with PKCS#7 padding, as Web Crypto's ``encrypt({name: 'AES-CBC'})``."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    padder = padding.PKCS7(_BLOCK * 8).padder()
+    padded = padder.update(plain) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def _cbc_decrypt(key: bytes, iv: bytes, body: bytes) -> bytes | None:
+    """The plaintext of an AES-CBC ciphertext, or None when its padding is wrong."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(body) + decryptor.finalize()
+    unpadder = padding.PKCS7(_BLOCK * 8).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:
+        return None
 
 
 class KrupteinCodec(_NodeCipherCodec):

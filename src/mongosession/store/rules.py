@@ -121,6 +121,13 @@ class StoreRules(DocumentUpdates):
         self.auto_remove = auto_remove
         self.auto_remove_interval = auto_remove_interval
         self.codec = resolve_codec(codec)
+        if encryption_keys is not None and getattr(self.codec, "encrypts", False):
+            # connect-mongo refuses its two mechanisms together (crypto and cryptoAdapter).
+            raise ConfigurationError(
+                "pass encryption_keys or an encrypting codec "
+                f"({type(self.codec).__name__}), not both: the payload would be "
+                "encrypted twice and Node could not read it"
+            )
         self.transform_id = transform_id
         self.encryptor = None
         if encryption_keys is not None:
@@ -195,11 +202,17 @@ class StoreRules(DocumentUpdates):
     def decode(self, stored: Any, storage_id: str) -> dict[str, Any]:
         """Return the session dict of a stored payload, or raise CorruptSession."""
         try:
-            return self.codec.decode(self.unseal(stored, storage_id))
+            data = self.codec.decode(self.unseal(stored, storage_id))
         except CorruptSession:
             raise
         except (ValueError, TypeError, bson.InvalidBSON, RecursionError) as exc:
             raise CorruptSession(f"stored session cannot be decoded: {exc!r}") from None
+        if isinstance(data, dict):
+            return data
+        if isinstance(data, Mapping):
+            return dict(data)
+        # A custom codec's decode() gave something that is no session (its raw string).
+        raise CorruptSession(f"the codec decoded a {type(data).__name__}, not a mapping")
 
     def unseal(self, stored: Any, storage_id: str) -> Any:
         """The codec's form of a stored payload (a str or a document): decrypted if sealed.
@@ -268,10 +281,22 @@ class StoreRules(DocumentUpdates):
         return _clock.after(now, self.ttl)
 
     def touch_is_due(self, session: Mapping[str, Any], now: datetime) -> bool:
-        """False while an unmodified session is inside its ``touch_after`` window."""
+        """False while an unmodified session is inside its ``touch_after`` window.
+
+        The last write time is a :class:`StoredSession`'s ``last_modified``; in any
+        other mapping, its ``lastModified`` key when that is a date, where
+        connect-mongo's ``get`` puts it (and where the stored document has it).
+        """
         if not self.touch_after:
             return True
-        last = getattr(session, "last_modified", None)
+        if isinstance(session, StoredSession) or hasattr(session, "last_modified"):
+            last = getattr(session, "last_modified", None)
+        else:
+            last = session.get("lastModified")
+            if not isinstance(last, datetime):
+                return True
+            if last.tzinfo is None:
+                last = last.replace(tzinfo=timezone.utc)
         return last is None or (now - last) >= timedelta(seconds=self.touch_after)
 
     # -- filters -----------------------------------------------------------

@@ -1,8 +1,9 @@
 """The payload codecs (:mod:`mongosession.codecs.formats`): ``json`` and ``bson``.
 
 Requirement 17: any value round-trips, hostile keys included (Hypothesis); the BSON
-codec's key escaping, a shortcut taken on the hot path, checked against its plain
-definition; the JSON codec gives the same text with and without orjson. Through a
+codec's key escaping (``escape_keys=True``), a shortcut taken on the hot path, checked
+against its plain definition (the default, connect-mongo's raw keys:
+test_bson_connect_mongo.py); the JSON codec gives the same text with and without orjson. Through a
 store: tests/integration/test_store_data.py and reliability/test_properties.py.
 """
 
@@ -38,7 +39,7 @@ def test_the_json_codec_round_trips_any_json_value(data: dict[str, Any]) -> None
 @FAST
 @given(data=sessions_of(bson_values))
 def test_the_bson_codec_round_trips_any_bson_value(data: dict[str, Any]) -> None:
-    codec = BsonCodec()
+    codec = BsonCodec(escape_keys=True)  # the raw default: test_bson_connect_mongo.py
     stored = through_mongodb(codec.encode(data))
     assert all("." not in k and not k.startswith("$") and "\0" not in k for k in stored)
     assert codec.decode(stored) == data
@@ -76,7 +77,7 @@ def test_bson_codec_escapes_and_restores_keys_by_the_definition() -> None:
         "plain": [{"k": 1.5, "n": None, "when": when}, Mapped({"$in": Mapped({"q.r": 1})})],
         "flag": False,
     }
-    codec = BsonCodec()
+    codec = BsonCodec(escape_keys=True)
     encoded = codec.encode(session)
     assert encoded == escaped_by_definition(session)
     restored = codec.decode(encoded)

@@ -295,12 +295,11 @@ class AsyncStoreAdmin(AsyncUserSessions):
         rules = self._rules
         await self._prepare()
         with guarded(rules.timeout):
-            result = await self._collection.update_many(
+            return await self._update_many(
                 inspection.both(query, {"deleted": {"$ne": True}}), rules.flag_update(_clock.now())
             )
-        return result.modified_count
 
-    async def delete_batches(
+    def delete_batches(
         self, query: Mapping[str, Any], *, batch_size: int = 10_000
     ) -> AsyncIterator[int]:
         """Delete the documents ``query`` matches, ``batch_size`` at a time.
@@ -314,25 +313,7 @@ class AsyncStoreAdmin(AsyncUserSessions):
             async for deleted in store.delete_batches(store.cleanup_filter()):
                 print(deleted)
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError("batch_size must be a positive int")
-        timeout = self._rules.timeout
-        await self._prepare()
-        cursor = self._collection.find(query, {"_id": 1}, batch_size=batch_size)
-        deleted = 0
-        try:
-            while True:
-                with guarded(timeout):
-                    ids = [doc["_id"] for doc in await cursor.to_list(batch_size)]
-                    if not ids:
-                        return
-                    result = await self._collection.delete_many(
-                        {"$and": [{"_id": {"$in": ids}}, dict(query)]}
-                    )
-                deleted += result.deleted_count
-                yield deleted
-        finally:
-            await cursor.close()
+        return self._delete_batches(query, batch_size=batch_size)
 
     async def setup_indexes(self, *, flagged_index: bool = False) -> inspection.IndexSetup:
         """Create the indexes :meth:`ensure_indexes` does; say which were made, which were there.

@@ -80,9 +80,12 @@ class AsyncUserSessions(AsyncStoreBase):
         if before is not None:
             update = rules.write_update(rules.decode(before, storage_id), before, now, upsert=False)
             result = await self._collection.update_one(
-                {"_id": storage_id, "session": written}, update
+                {"_id": storage_id, "session": {"$eq": written}}, update
             )
-            if result.matched_count:
+            # With w=0 no answer says whether the payload came back, so the end below
+            # is sent too: it matches nothing once the restore applied (the restored
+            # session has another user, or none).
+            if result.acknowledged and result.matched_count:
                 return
         query = {"_id": storage_id, "user": user}
         if rules.delete_flags:
@@ -97,7 +100,8 @@ class AsyncUserSessions(AsyncStoreBase):
     async def destroy_user(self, user: Any, keep: str | None = None) -> int:
         """End every session of ``user`` ("log out everywhere"); return how many.
 
-        ``keep`` spares one session id, typically the current one.
+        ``keep`` spares one session id, typically the current one. With an
+        unacknowledged write concern (w=0), how many a count found just before.
         """
         rules = self._rules
         now = _clock.now()
@@ -105,7 +109,5 @@ class AsyncUserSessions(AsyncStoreBase):
         await self._prepare()
         with guarded(rules.timeout):
             if rules.delete_flags:
-                result = await self._collection.update_many(query, rules.flag_update(now))
-                return result.modified_count
-            deleted = await self._collection.delete_many(query)
-            return deleted.deleted_count
+                return await self._update_many(query, rules.flag_update(now))
+            return await self._delete_many(query)

@@ -293,10 +293,9 @@ class StoreAdmin(UserSessions):
         rules = self._rules
         self._prepare()
         with guarded(rules.timeout):
-            result = self._collection.update_many(
+            return self._update_many(
                 inspection.both(query, {"deleted": {"$ne": True}}), rules.flag_update(_clock.now())
             )
-        return result.modified_count
 
     def delete_batches(
         self, query: Mapping[str, Any], *, batch_size: int = 10_000
@@ -312,25 +311,7 @@ class StoreAdmin(UserSessions):
             for deleted in store.delete_batches(store.cleanup_filter()):
                 print(deleted)
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError("batch_size must be a positive int")
-        timeout = self._rules.timeout
-        self._prepare()
-        cursor = self._collection.find(query, {"_id": 1}, batch_size=batch_size)
-        deleted = 0
-        try:
-            while True:
-                with guarded(timeout):
-                    ids = [doc["_id"] for doc in cursor.to_list(batch_size)]
-                    if not ids:
-                        return
-                    result = self._collection.delete_many(
-                        {"$and": [{"_id": {"$in": ids}}, dict(query)]}
-                    )
-                deleted += result.deleted_count
-                yield deleted
-        finally:
-            cursor.close()
+        return self._delete_batches(query, batch_size=batch_size)
 
     def setup_indexes(self, *, flagged_index: bool = False) -> inspection.IndexSetup:
         """Create the indexes :meth:`ensure_indexes` does; say which were made, which were there.

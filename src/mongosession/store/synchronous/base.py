@@ -9,7 +9,7 @@ by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pymongo import MongoClient, ReadPreference
@@ -130,6 +130,10 @@ class StoreBase(EventEmitter):
             read_preference=ReadPreference.PRIMARY,
             write_concern=rules.write_concern,
         )
+        # False with an unacknowledged write concern (w=0: ``write_concern``, or the
+        # client's own, from ``?w=0`` in its URI, say): the server answers no write,
+        # so no result has counts to read and no write error comes back.
+        self._acknowledged = bool(self._collection.write_concern.acknowledged)
         self._listeners = {}
         self._prepared = False
         self._prepare_lock = threading.Lock()
@@ -208,9 +212,14 @@ class StoreBase(EventEmitter):
         # Create the indexes of ``wanted`` that are missing; return their names.
         if not wanted:
             return []
+        collection = self._collection
+        if not self._acknowledged:
+            # As connect-mongo's createIndex (its writeOperationOptions apply to session
+            # writes only): an index that cannot be made must be reported, never lost.
+            collection = collection.with_options(write_concern=WriteConcern())
         with guarded(self._rules.timeout):
             try:
-                existing = (self._collection.list_indexes()).to_list()
+                existing = (collection.list_indexes()).to_list()
             except OperationFailure as exc:
                 if exc.code != ServerCode.UNAUTHORIZED:  # try to create, and say so if refused
                     raise
@@ -219,9 +228,7 @@ class StoreBase(EventEmitter):
             for spec in missing:
                 options = {k: v for k, v in spec.items() if k not in ("key", "name")}
                 try:
-                    self._collection.create_index(
-                        list(spec["key"].items()), name=spec["name"], **options
-                    )
+                    collection.create_index(list(spec["key"].items()), name=spec["name"], **options)
                 except OperationFailure as exc:
                     if exc.code == ServerCode.UNAUTHORIZED:
                         raise IndexPermissionError(
@@ -246,8 +253,60 @@ class StoreBase(EventEmitter):
 
     def _remove_expired(self) -> int:
         with guarded(self._rules.timeout):
-            result = self._collection.delete_many({"expires": {"$lte": _clock.now()}})
-        return result.deleted_count
+            return self._delete_many({"expires": {"$lte": _clock.now()}})
+
+    # -- writes of many documents: their counts, acknowledged or not ----------------
+    #
+    # With w=0 the server answers nothing: these count the matching documents with a
+    # read just before the write, and report that. The caller guards them.
+
+    def _update_many(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> int:
+        """``update_many``; how many documents it changed (w=0: matched just before)."""
+        if self._acknowledged:
+            result = self._collection.update_many(query, update)
+            return result.modified_count
+        matched = self._collection.count_documents(query)
+        self._collection.update_many(query, update)
+        return matched
+
+    def _delete_many(self, query: Mapping[str, Any]) -> int:
+        """``delete_many``; how many documents it deleted (w=0: matched just before)."""
+        if self._acknowledged:
+            result = self._collection.delete_many(query)
+            return result.deleted_count
+        matched = self._collection.count_documents(query)
+        self._collection.delete_many(query)
+        return matched
+
+    def _delete_batches(
+        self, query: Mapping[str, Any], *, batch_size: int = 10_000
+    ) -> Iterator[int]:
+        """Delete what ``query`` matches, ``batch_size`` at a time; yield the running total.
+
+        One scan reads the matching ids; each batch is deleted with ``query``
+        applied again (a session touched or flagged since is judged on its new
+        state), within the store's ``timeout``. With w=0 a batch counts the ids
+        it sent: the server does not say how many it deleted.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError("batch_size must be a positive int")
+        timeout = self._rules.timeout
+        self._prepare()
+        cursor = self._collection.find(query, {"_id": 1}, batch_size=batch_size)
+        deleted = 0
+        try:
+            while True:
+                with guarded(timeout):
+                    ids = [doc["_id"] for doc in cursor.to_list(batch_size)]
+                    if not ids:
+                        return
+                    result = self._collection.delete_many(
+                        {"$and": [{"_id": {"$in": ids}}, dict(query)]}
+                    )
+                deleted += result.deleted_count if result.acknowledged else len(ids)
+                yield deleted
+        finally:
+            cursor.close()
 
     def watch(
         self,

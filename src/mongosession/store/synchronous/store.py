@@ -74,7 +74,9 @@ class MongoStore(StoreAdmin):
 
         A session flagged by ``destroy`` with ``delete_flags`` is never
         re-created nor un-flagged. Use :meth:`save` for a session you loaded,
-        so that one destroyed meanwhile stays destroyed.
+        so that one destroyed meanwhile stays destroyed. With an unacknowledged
+        write concern (w=0) the events are ``update`` and ``set``, as
+        connect-mongo's: whether the write created the document is unknown.
 
         Raises:
             SessionTooLarge: over ``max_size``; nothing was written.
@@ -95,7 +97,7 @@ class MongoStore(StoreAdmin):
         with guarded(rules.timeout):
             try:
                 result = self._collection.update_one(query, update, upsert=True, hint=hint)
-                created = result.upserted_id is not None
+                created = result.acknowledged and result.upserted_id is not None
             except DuplicateKeyError:
                 # The _id exists but the filter missed it: flagged deleted (left
                 # alone), or inserted concurrently (updated now, without upsert).
@@ -111,6 +113,9 @@ class MongoStore(StoreAdmin):
 
     def create(self, sid: str, session: Mapping[str, Any]) -> None:
         """Insert a new session; never overwrites an existing id.
+
+        With an unacknowledged write concern (w=0) a taken id is not reported:
+        the insert fails on the server, unseen.
 
         Raises:
             SessionIdCollision: ``sid`` exists already (pick a new id).
@@ -143,6 +148,11 @@ class MongoStore(StoreAdmin):
         :class:`StoredSession` from :meth:`get` carries, the default for one),
         a concurrent change to other keys is merged in rather than overwritten.
 
+        With an unacknowledged write concern (w=0) it returns True once the
+        update is sent: a session that is gone stays gone (the filter is the
+        same) but the caller is not told, and a concurrent change makes the
+        compare-and-swap miss, so this change is dropped rather than merged.
+
         Raises:
             SessionConflict: another writer changed one of the same keys.
             SessionTooLarge: over ``max_size``; nothing was written.
@@ -161,13 +171,15 @@ class MongoStore(StoreAdmin):
             now = _clock.now()
             query = rules.live_filter(now, _id=storage_id)
             if revision is not None:
-                query["session"] = revision
+                # $eq: a sub-document payload whose first key starts with "$" is a
+                # value here, never an operator (connect-mongo stores keys raw).
+                query["session"] = {"$eq": revision}
             update = rules.write_update(data, stored, now, upsert=False)
             if user is not None:
                 update = rules.with_user_since(update, now)
             with guarded(rules.timeout):
                 result = self._collection.update_one(query, update, hint=ID)
-                if result.matched_count:
+                if not result.acknowledged or result.matched_count:
                     break
                 if revision is None:
                     return False
@@ -195,6 +207,8 @@ class MongoStore(StoreAdmin):
 
         Inside the ``touch_after`` window of the session's last write this
         sends nothing at all. A session that is gone is left gone, quietly.
+        With an unacknowledged write concern (w=0) the ``touch`` event follows
+        every update sent, as connect-mongo's: whether it matched is unknown.
         """
         rules = self._rules
         storage_id = rules.storage_id(sid)
@@ -209,7 +223,7 @@ class MongoStore(StoreAdmin):
             result = self._collection.update_one(
                 rules.live_filter(now, _id=storage_id), update, hint=ID
             )
-        if result.matched_count:
+        if not result.acknowledged or result.matched_count:
             remember(session, rules, now)
             self._emit("touch", sid)
 
@@ -217,7 +231,9 @@ class MongoStore(StoreAdmin):
         """Delete the session (flag it, with ``delete_flags``).
 
         Returns whether it was live until now: False when it had ended already
-        (destroyed, revoked, flagged, expired) or never existed.
+        (destroyed, revoked, flagged, expired) or never existed. With an
+        unacknowledged write concern (w=0), whether it was live when read just
+        before the delete was sent.
         """
         storage_id = self._end(sid)
         self._emit("destroy", sid)
@@ -230,7 +246,18 @@ class MongoStore(StoreAdmin):
         storage_id = rules.storage_id(sid)
         self._prepare()
         with guarded(rules.timeout):
-            if rules.delete_flags:
+            if not self._acknowledged:
+                # find_one_and_* cannot go unacknowledged (w=0): read what the session
+                # is, then end it without waiting. An end by someone else between the
+                # two is not seen (docs/options.md#unacknowledged-writes).
+                doc = self._collection.find_one({"_id": storage_id}, LIVENESS)
+                if rules.delete_flags:
+                    self._collection.update_one(
+                        {"_id": storage_id}, rules.flag_update(_clock.now())
+                    )
+                else:
+                    self._collection.delete_one({"_id": storage_id})
+            elif rules.delete_flags:
                 doc = self._collection.find_one_and_update(
                     {"_id": storage_id},
                     rules.flag_update(_clock.now()),
@@ -249,6 +276,8 @@ class MongoStore(StoreAdmin):
         that ended never comes back under another id. The new record exists
         before the old one ends, so a concurrent "log out everywhere"
         (:meth:`destroy_user`) ends one or the other, and then this fails.
+        With an unacknowledged write concern (w=0) the old session's state is
+        read just before it is ended: a logout of it in between is not seen.
 
         Raises:
             SessionIdCollision: ``new_sid`` exists already (pick a new id).
@@ -307,9 +336,16 @@ class MongoStore(StoreAdmin):
         """Flag one session, or every session, as deleted; return how many.
 
         A flagged session is invisible to reads and is never written again;
-        :meth:`cleanup` removes it later.
+        :meth:`cleanup` removes it later. With an unacknowledged write concern
+        (w=0), how many a count found unflagged just before.
         """
-        return self.flag_documents(None if sid is None else {"_id": self.storage_id(sid)})
+        rules = self._rules
+        query: dict[str, Any] = {"deleted": {"$ne": True}}
+        if sid is not None:
+            query["_id"] = rules.storage_id(sid)
+        self._prepare()
+        with guarded(rules.timeout):
+            return self._update_many(query, rules.flag_update(_clock.now()))
 
     def cleanup(self, older_than: float = 0, *, batch_size: int = 10_000) -> int:
         """Delete flagged and expired sessions; return how many.
@@ -319,9 +355,10 @@ class MongoStore(StoreAdmin):
         what stops that request writing it back). The deletion goes in batches of
         ``batch_size`` (:meth:`delete_batches`), each with the store's ``timeout``;
         iterate ``delete_batches(cleanup_filter(older_than))`` to see progress.
+        With an unacknowledged write concern (w=0), how many were sent for deletion.
         """
         deleted = 0
         query = self.cleanup_filter(older_than)
-        for so_far in self.delete_batches(query, batch_size=batch_size):
+        for so_far in self._delete_batches(query, batch_size=batch_size):
             deleted = so_far
         return deleted

@@ -77,8 +77,13 @@ class UserSessions(StoreBase):
         rules = self._rules
         if before is not None:
             update = rules.write_update(rules.decode(before, storage_id), before, now, upsert=False)
-            result = self._collection.update_one({"_id": storage_id, "session": written}, update)
-            if result.matched_count:
+            result = self._collection.update_one(
+                {"_id": storage_id, "session": {"$eq": written}}, update
+            )
+            # With w=0 no answer says whether the payload came back, so the end below
+            # is sent too: it matches nothing once the restore applied (the restored
+            # session has another user, or none).
+            if result.acknowledged and result.matched_count:
                 return
         query = {"_id": storage_id, "user": user}
         if rules.delete_flags:
@@ -93,7 +98,8 @@ class UserSessions(StoreBase):
     def destroy_user(self, user: Any, keep: str | None = None) -> int:
         """End every session of ``user`` ("log out everywhere"); return how many.
 
-        ``keep`` spares one session id, typically the current one.
+        ``keep`` spares one session id, typically the current one. With an
+        unacknowledged write concern (w=0), how many a count found just before.
         """
         rules = self._rules
         now = _clock.now()
@@ -101,7 +107,5 @@ class UserSessions(StoreBase):
         self._prepare()
         with guarded(rules.timeout):
             if rules.delete_flags:
-                result = self._collection.update_many(query, rules.flag_update(now))
-                return result.modified_count
-            deleted = self._collection.delete_many(query)
-            return deleted.deleted_count
+                return self._update_many(query, rules.flag_update(now))
+            return self._delete_many(query)
