@@ -17,7 +17,9 @@ no longer applies is a rule someone forgot to remove (or a rename that broke it)
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,11 +87,28 @@ def transform(text: str, source: str, used: set[str]) -> str:
     return HEADER.format(source=source) + text
 
 
+def ruff_command() -> list[str]:
+    """How to run ruff: this interpreter's, else one on PATH, else a project venv's.
+
+    The check may be run by an interpreter without the dev extra (``python3
+    tools/unasync.py --check``); ruff is a dev dependency, so look where it lives.
+    """
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    candidates = [shutil.which("ruff")]
+    candidates += [str(p) for p in sorted(ROOT.glob(".venv*/bin/ruff"))]
+    for candidate in candidates:
+        if candidate:
+            return [candidate]
+    raise SystemExit("unasync: ruff is needed (pip install -e '.[dev]')")
+
+
 def ruff_format(text: str, path: Path) -> str:
     """``text`` with its imports sorted and formatted as ruff does for the rest of the code."""
+    ruff = ruff_command()
     for command in (["check", "--select", "I", "--fix", "--quiet"], ["format"]):
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(path), "-"],
+            [*ruff, *command, "--stdin-filename", str(path), "-"],
             input=text,
             capture_output=True,
             text=True,
