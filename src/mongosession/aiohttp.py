@@ -45,10 +45,11 @@ from multidict import CIMultiDict
 from typing_extensions import Unpack
 
 from mongosession._errors import ConfigurationTypeError, MongoSessionError, StoreUnavailable
+from mongosession._log import log
 from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter
 from mongosession.web.config import SessionConfig, SessionOptions
-from mongosession.web.failures import Failure, log
+from mongosession.web.failures import Failure
 from mongosession.web.session import AsyncSession, Session
 
 __all__ = ["AsyncSession", "Session", "SessionOptions", "get_session", "setup"]

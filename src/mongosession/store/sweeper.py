@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger("mongosession")
+from mongosession._log import log
 
 
 class AsyncTicker:

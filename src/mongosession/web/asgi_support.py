@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from mongosession._errors import MongoSessionError, StoreUnavailable
+from mongosession._log import log
 from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.web.asynchronous.exchange import AsyncExchange, HeaderGetter, Headers
 from mongosession.web.config import SessionConfig
-from mongosession.web.failures import Failure, log
+from mongosession.web.failures import Failure
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -16,7 +16,6 @@ saves its session is the rules' decision: :func:`mongosession.web.rules.saves_af
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,8 +25,7 @@ from mongosession._errors import (
     SessionLimitReached,
     StoreUnavailable,
 )
-
-log = logging.getLogger("mongosession")
+from mongosession._log import log
 
 UNAVAILABLE_TEXT = "Service Unavailable: session store unavailable"
 CONFLICT_TEXT = "Conflict: the session changed concurrently; retry"
