@@ -14,7 +14,7 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -135,27 +135,17 @@ _MISSING: Any = object()
 _ATOMS = frozenset({str, int, float, bool, type(None), datetime})
 
 
-def _escape(value: Any) -> Any:
-    kind = type(value)
-    if kind in _ATOMS:
-        return value
-    if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise SessionEncodingError(f"session keys must be str, not {type(k).__name__}")
-            if "%" in k or "." in k or "$" in k or "\0" in k:
-                k = escape_key(k)
-            out[k] = v if type(v) in _ATOMS else _escape(v)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [v if type(v) in _ATOMS else _escape(v) for v in value]
-    return value
+def _key_as_is(key: str) -> str:
+    return key
 
 
-def _copy(value: Any) -> Any:
-    # A copy of every container, keys as they are: the stored form must not share
-    # a list or a dict with the session (a later change to the session would
+def _escaped_key(key: str) -> str:
+    return escape_key(key) if "%" in key or "." in key or "$" in key or "\0" in key else key
+
+
+def _walk(value: Any, key: Callable[[str], str]) -> Any:
+    # A copy of every container, its keys through ``key``: the stored form must not
+    # share a list or a dict with the session (a later change to the session would
     # change the revision the next save compares against), and the read session
     # must not share one with the revision either.
     kind = type(value)
@@ -166,11 +156,21 @@ def _copy(value: Any) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise SessionEncodingError(f"session keys must be str, not {type(k).__name__}")
-            out[k] = v if type(v) in _ATOMS else _copy(v)
+            out[key(k)] = v if type(v) in _ATOMS else _walk(v, key)
         return out
     if isinstance(value, (list, tuple)):
-        return [v if type(v) in _ATOMS else _copy(v) for v in value]
+        return [v if type(v) in _ATOMS else _walk(v, key) for v in value]
     return value
+
+
+def _escape(value: Any) -> Any:
+    """A copy with 0.1.0's escaped keys (``escape_keys=True``)."""
+    return _walk(value, _escaped_key)
+
+
+def _copy(value: Any) -> Any:
+    """A copy with the keys as they are (connect-mongo's raw keys)."""
+    return _walk(value, _key_as_is)
 
 
 def _unescape(value: Any) -> Any:
