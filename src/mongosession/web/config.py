@@ -61,7 +61,7 @@ COOKIE_OPTIONS = CookieOptions.__optional_keys__
 _RENAMED = {"key": "name (key is express-session's deprecated alias of name)"}
 
 
-class SessionOptions(TypedDict, total=False):
+class SessionOptions(CookieOptions, total=False):
     """The session options every adapter takes as keywords, typed (see :class:`SessionConfig`).
 
     ``SessionMiddleware(app, store=store, secret=s, **options)``, Flask's
@@ -74,16 +74,8 @@ class SessionOptions(TypedDict, total=False):
         app.add_middleware(SessionMiddleware, store=store, secret=s, **options)
     """
 
+    # The cookie's options are CookieOptions' (inherited); then the rest.
     name: str
-    max_age: float | None
-    expires: datetime | None
-    http_only: bool
-    secure: bool | Literal["auto"]
-    same_site: SameSiteOption | None
-    path: str
-    domain: str | None
-    partitioned: bool
-    priority: Priority | None
     rolling: bool
     resave: bool
     save_uninitialized: bool
