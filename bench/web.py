@@ -424,11 +424,15 @@ def populate(client: MongoClient[dict[str, Any]], stack: Stack, count: int) -> N
 class Load:
     """What one run of the load generator reports."""
 
-    requests: int
+    requests: int  # responses completed in the window: requests/s
     seconds: float
     p50: float  # seconds
     p99: float
     errors: int  # non-2xx/3xx responses, socket errors and timeouts
+    #: Requests the server was sent in the window, the ones still in flight when the
+    #: generator stopped included (wrk's count misses those; the server serves them
+    #: inside the measured window): CPU and database operations per request divide by it.
+    served: int
 
 
 _WRK_LINE = re.compile(r"^bench-wrk-result (.*)$", re.MULTILINE)
@@ -479,7 +483,18 @@ def run_wrk(
         p50=values["p50_us"] / 1e6,
         p99=values["p99_us"] / 1e6,
         errors=errors,
+        served=values["requests"] + in_flight(values["sent"], values["requests"], connections),
     )
+
+
+def in_flight(sent: int, completed: int, connections: int) -> int:
+    """Requests ``wrk`` left in flight when it stopped: at most one per connection.
+
+    A connection sends its next request as soon as a response arrives, so each has
+    one outstanding when the run ends; the script's count of ``request()`` calls bounds
+    it (wrk also prepares one request per thread that it never writes).
+    """
+    return max(0, min(connections, sent - completed))
 
 
 def run_loadgen(
@@ -516,6 +531,7 @@ def run_loadgen(
         p50=percentile(result.latencies, 0.50),
         p99=percentile(result.latencies, 0.99),
         errors=result.errors,
+        served=result.responses,  # the window's ends cut requests on both sides alike
     )
 
 
@@ -537,9 +553,9 @@ class Sample:
 
     def per_request(self, seconds: float | None) -> float:
         """µs per request of a CPU time (NaN when unknown or nothing was served)."""
-        if seconds is None or not self.load.requests:
+        if seconds is None or not self.load.served:
             return math.nan
-        return seconds / self.load.requests * 1e6
+        return seconds / self.load.served * 1e6
 
     @property
     def server_us(self) -> float:
@@ -634,6 +650,7 @@ class Runner:
                 cookie_file=stack.cookie_file,
                 threads=self.threads,
             )
+            self.settle(stack)  # the requests wrk left in flight are served in the window
             on_stop()
             return load
         return run_loadgen(
@@ -800,7 +817,7 @@ def _ops_per_request(stack: Stack, runs: Sequence[Sample], names: tuple[str, ...
     """Database operations of ``names`` per request over all runs ("SQLite" off MongoDB)."""
     if not stack.on_mongodb:
         return "SQLite"
-    requests = sum(s.load.requests for s in runs)
+    requests = sum(s.load.served for s in runs)
     ops = sum(s.ops[n] for s in runs for n in names)
     return ops / requests if requests else math.nan
 

@@ -10,13 +10,15 @@
 -- lines i+1, i+1+THREADS, ... and sends them in turn, so requests in flight carry
 -- different sessions (concurrent writes to one session would measure conflict
 -- handling, not a session store). Requests are formatted once, in init().
--- done() prints one machine-readable line for bench/web.py.
+-- done() prints one machine-readable line for bench/web.py, with `sent`: the requests
+-- prepared, which bounds those still in flight when wrk stops (wrk counts completed
+-- responses only; the server serves the others too, inside the measured window).
 
-local thread_count = 0
+local threads = {}
 
 function setup(thread)
-   thread:set("thread_index", thread_count)
-   thread_count = thread_count + 1
+   thread:set("thread_index", #threads)
+   threads[#threads + 1] = thread
 end
 
 local prepared = {}
@@ -51,16 +53,23 @@ function init(args)
    end
 end
 
+sent = 0
+
 function request()
+   sent = sent + 1
    turn = turn % #prepared + 1
    return prepared[turn]
 end
 
 function done(summary, latency, requests)
    local e = summary.errors
+   local written = 0
+   for _, thread in ipairs(threads) do
+      written = written + (thread:get("sent") or 0)
+   end
    io.write(string.format(
-      "bench-wrk-result requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
-      summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+      "bench-wrk-result requests=%d sent=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+      summary.requests, written, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
       latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max
    ))
 end

@@ -1,0 +1,99 @@
+"""The HTTP benchmark counts database commands per request exactly, however slow the server.
+
+CI once saw ``db cmds/req`` 3.34 for a route that sends two commands: in a short run on a
+busy machine a stack completed a handful of requests, and the ones wrk left in flight when
+it stopped were served (their commands counted) but not divided by. The harness now
+divides by the requests completed plus those left in flight (one per connection, bounded
+by the wrk script's count of the requests it prepared) and reads the counters once those
+are served. Here a deliberately slow server (50 ms of CPU per
+request, one ``find`` each) makes the requests in flight a large share of the run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench import web
+from pymongo import MongoClient
+
+from mongosession.testing.localdb import LocalMongod, free_port
+
+SLOW_SERVER = textwrap.dedent(
+    """
+    import sys, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pymongo import MongoClient
+
+    collection = MongoClient(sys.argv[2]).bench_accounting.docs
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            busy_until = time.process_time() + 0.05  # work, as a real handler's is
+            while time.process_time() < busy_until:
+                pass
+            collection.find_one({})
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+        def handle_one_request(self):
+            try:
+                super().handle_one_request()
+            except BrokenPipeError:  # wrk closes its connections when it stops
+                self.close_connection = True
+
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+    """
+)
+
+
+@pytest.fixture
+def slow_stack(mongodb_uri: str, tmp_path: Path) -> Iterator[web.Stack]:
+    port = free_port()
+    script = tmp_path / "slow_server.py"
+    script.write_text(SLOW_SERVER)
+    command = [sys.executable, str(script), str(port), mongodb_uri]
+    proc = subprocess.Popen(command)
+    stack = web.Stack("slow", "a slow server", "slow", "none", command, proc=proc, port=port)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield stack
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_commands_per_request_count_the_requests_left_in_flight(
+    mongodb_uri: str, local_mongod: LocalMongod | None, slow_stack: web.Stack
+) -> None:
+    if web.wrk_path() is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    with MongoClient(mongodb_uri) as client:
+        runner = web.Runner("wrk", client, local_mongod.pid if local_mongod else None)
+        sample = runner.sample(slow_stack, web.WORKLOADS["none"], connections=4, seconds=1)
+    load = sample.load
+    # 50 ms of CPU a request, one at a time (the GIL): about 20 complete, 4 left in flight.
+    assert load.served > load.requests > 0, load
+    assert sample.ops["query"] / load.served == pytest.approx(1.0, abs=0.01), (sample.ops, load)
