@@ -5,6 +5,7 @@
     python -m bench --only store,http    # some sections
     python -m bench --only http --connections 8,64 --duration 3 --rounds 3
     python -m bench --markdown out.md    # also write the tables as Markdown
+    python -m bench --only scale --scale-sizes 10000,1000000   # operations at 1M sessions
 
 Starts its own ``mongod`` (the ``server`` extra) unless ``MONGODB_URI`` is set, and
 stops it at the end. Needs the ``bench`` extra for the HTTP section; stacks whose
@@ -35,10 +36,10 @@ from pymongo.errors import PyMongoError
 
 from mongosession.testing.localdb import LocalMongod, find_mongod, strip_db_path, with_db
 
-from . import middleware, profile, store, web
+from . import middleware, profile, scale, store, web
 from ._common import Section, markdown_report
 
-SECTIONS = ("store", "middleware", "profile", "http")
+SECTIONS = ("store", "middleware", "profile", "http", "scale")
 DB = "mongosession_bench"
 PACKAGES = (
     "mongosession",
@@ -167,6 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--background", type=int, default=10_000, help="HTTP: other sessions stored"
     )
+    parser.add_argument(
+        "--scale-sizes",
+        type=lambda text: _numbers(text, "--scale-sizes"),
+        default=None,
+        help="scale: comma-separated collection sizes (default 10000,1000000; --quick: 1000,5000)",
+    )
+    parser.add_argument(
+        "--scale-user-sessions",
+        type=int,
+        default=scale.USER_SESSIONS,
+        help="scale: sessions of the heavy user (default: %(default)s; at most half a size)",
+    )
     args = parser.parse_args(argv)
     workloads = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
     if set(workloads) - set(web.WORKLOADS):
@@ -197,6 +210,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
             elif name == "profile":
                 section = profile.run(db_uri, requests=100 if args.quick else 1500)
+            elif name == "scale":
+                section = scale.run(
+                    db_uri,
+                    sizes=args.scale_sizes or ((1_000, 5_000) if args.quick else scale.SIZES),
+                    user_sessions=args.scale_user_sessions,
+                    ops=50 if args.quick else 300,
+                    rounds=1 if args.quick else 3,
+                )
             else:
                 default_levels = (8,) if args.quick else web.DEFAULT_CONNECTIONS
                 section = web.run(

@@ -38,6 +38,7 @@ RENAMES = [
     ("AsyncMongoStore", "MongoStore"),
     ("AsyncStoreBase", "StoreBase"),
     ("AsyncUserSessions", "UserSessions"),
+    ("AsyncDeviceSessions", "DeviceSessions"),
     ("AsyncStoreAdmin", "StoreAdmin"),
     ("AsyncIterator", "Iterator"),
     ("AsyncTicker", "ThreadTicker"),

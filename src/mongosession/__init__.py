@@ -37,6 +37,7 @@ from mongosession._ids import check_sid, generate_sid
 from mongosession.codecs.formats import BsonCodec, Codec, JsonCodec, escape_key, unescape_key
 from mongosession.store.asynchronous.store import AsyncMongoStore
 from mongosession.store.asynchronous.watch import AsyncSessionEvents
+from mongosession.store.devices import DeviceInfo, DeviceSession
 from mongosession.store.documents import StoredSession
 from mongosession.store.events import SessionEvent
 from mongosession.store.merge import merge_changes
@@ -58,6 +59,8 @@ __all__ = [
     "ConfigurationTypeError",
     "CorruptSession",
     "DecryptionError",
+    "DeviceInfo",
+    "DeviceSession",
     "IndexConflict",
     "IndexPermissionError",
     "IndexSetupError",

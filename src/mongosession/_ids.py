@@ -62,6 +62,33 @@ def hash_key(key: bytes | str) -> bytes:
     return key
 
 
+def hash_keys(hash_ids: Any) -> tuple[bytes | None, ...]:
+    """The keys of ``hash_ids``, the first for new sessions; None means "the id itself".
+
+    One key (bytes or str) hashes every id. A list rotates: the first key names
+    new sessions and logins, every key finds a session made under it, so a
+    session made before the rotation lives on until it ends (docs/rotation.md).
+    None in a list stands for unhashed ids: ``[key, None]`` turns hashing on
+    without ending the sessions stored under their plain ids.
+
+    Raises:
+        TypeError: not a key nor a list of keys (``hash_ids=True`` names no key).
+        ValueError: a key shorter than 16 bytes, an empty list, a key twice.
+    """
+    if hash_ids is None:
+        return (None,)
+    if isinstance(hash_ids, (bytes, str)):
+        return (hash_key(hash_ids),)
+    if not isinstance(hash_ids, (list, tuple)):
+        return (hash_key(hash_ids),)  # the TypeError that names what a key is
+    keys = tuple(None if key is None else hash_key(key) for key in hash_ids)
+    if not keys:
+        raise ValueError("hash_ids=[] names no key: pass a key, or None for unhashed ids")
+    if len(set(keys)) != len(keys):
+        raise ValueError("hash_ids names the same key twice")
+    return keys
+
+
 def hashed_sid(key: bytes, sid: str) -> str:
     """The ``_id`` of ``sid`` with ``hash_ids``: HMAC-SHA256 under ``key``, base64url.
 

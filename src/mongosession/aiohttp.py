@@ -135,6 +135,7 @@ def setup(
             _request_header(request),
             https=request.scheme == "https",
             request=request,
+            peer=lambda: request.remote,
         )
         slot = request[_SLOT] = _RequestSession(exchange)
         try:

@@ -83,7 +83,8 @@ class SessionMiddleware:
             ``name``, ``max_age``, ``expires``, ``http_only``, ``secure``,
             ``same_site``, ``path``, ``domain``, ``partitioned``, ``priority``,
             ``rolling``, ``resave``, ``save_uninitialized``, ``unset``, ``proxy``,
-            ``genid``, ``header``, ``cookie``: see the docs' session options page.
+            ``genid``, ``header``, ``cookie``, ``record_devices``, ``record_ip``:
+            see the docs' session options page (devices: docs/devices.md).
             ``cookie`` (a function of the scope returning cookie options) and a
             ``genid`` that takes an argument are given the request's ASGI scope.
 

@@ -18,6 +18,12 @@ store's arguments (see the options page); ``client`` (your ``MongoClient``)
 and ``async_client`` (your ``AsyncMongoClient``, for the ``a*`` methods)
 take the place of ``uri`` for their store. ``ttl`` defaults to
 ``SESSION_COOKIE_AGE``.
+
+``MONGOSESSION_RECORD_DEVICES = True`` records each session's user agent,
+client IP and activity (docs/devices.md), the IP as ``MONGOSESSION_RECORD_IP``
+says (``"full"``, ``"truncated"``, ``"none"``), from ``X-Forwarded-For`` with
+``MONGOSESSION_PROXY = True``; ``request.session.devices()`` lists the user's
+sessions (``user_key`` names the user: ``"_auth_user_id"`` with Django's auth).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from django.contrib.sessions.backends.base import (
     UpdateError,
 )
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -49,11 +56,13 @@ from mongosession import _clock
 from mongosession._django_stores import aclose_stores, close_stores, get_async_store, get_store
 from mongosession._errors import MongoSessionError, SessionEnded, SessionIdCollision
 from mongosession._ids import check_sid
-from mongosession.store.documents import StoredSession
+from mongosession.store.devices import DeviceInfo, DeviceSession
+from mongosession.store.documents import StoredSession, user_of
 from mongosession.store.errors import RequestBudget
 from mongosession.web.asynchronous.steps import run_steps as _arun
 from mongosession.web.calls import Create, Destroy, Get, Regenerate, Save, Steps, T, Touch
-from mongosession.web.config import SessionCookie
+from mongosession.web.config import RecordIp, SessionCookie
+from mongosession.web.devices import client_ip
 from mongosession.web.failures import Failure, failure_for
 from mongosession.web.rules import saves_after
 from mongosession.web.session import RESERVED_KEY, reserved_key_error, session_fingerprint
@@ -95,6 +104,10 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         self._stored_key: str | None = None
         self._stored_fingerprint = b""
         self._budget: RequestBudget | None = None  # this request's time for session work
+        #: The request's device, recorded with each write (``MONGOSESSION_RECORD_DEVICES``);
+        #: set by :class:`SessionMiddleware`.
+        self.device: DeviceInfo | None = None
+        self._signed_in: Any = None  # the user the stored session was last written with
 
     def _sync(self, steps: Steps[T]) -> T:
         store = get_store()
@@ -164,6 +177,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         data = dict(stored)
         data.pop("cookie", None)
         self._remember(stored, data)
+        self._signed_in = _user_in(data)
         return data
 
     def _exists_steps(self, session_key: Any) -> Steps[bool]:
@@ -261,7 +275,66 @@ class SessionStore(SessionBase):  # type: ignore[misc]
             path=settings.SESSION_COOKIE_PATH,
             same_site=same_site.lower() if isinstance(same_site, str) else None,
         )
-        return StoredSession({**data, "cookie": cookie.to_json()}, revision=revision)
+        payload = StoredSession({**data, "cookie": cookie.to_json()}, revision=revision)
+        device = self.device
+        if device is not None:
+            # Recorded whole with a new document, or when the session gets a new user.
+            user = _user_in(data)
+            if user is not None and user != self._signed_in:
+                self._signed_in = user
+                device = DeviceInfo(device.user_agent, device.ip, sign_in=True)
+            payload.device = device
+        return payload
+
+    # -- where the user is signed in (docs/devices.md) ----------------------------
+
+    def _user(self) -> Any:
+        return get_store().user_of(self._get_session())
+
+    def devices(self) -> list[DeviceSession]:
+        """This user's live sessions, most recently active first, this one ``current``.
+
+        Empty when the session has no user (its ``user_key`` value). See
+        :meth:`MongoStore.devices_of`.
+        """
+        user = self._user()
+        if user is None:
+            return []
+        return get_store().devices_of(user, current=self.session_key)
+
+    async def adevices(self) -> list[DeviceSession]:
+        """:meth:`devices`, on the async store."""
+        store = get_async_store()
+        user = store.user_of(await self._aget_session())
+        if user is None:
+            return []
+        return await store.devices_of(user, current=self.session_key)
+
+    def revoke_device(self, handle: str) -> bool:
+        """End this user's session named by ``handle`` (from :meth:`devices`); whether one ended."""
+        user = self._user()
+        return user is not None and get_store().revoke_device(user, handle)
+
+    async def arevoke_device(self, handle: str) -> bool:
+        """:meth:`revoke_device`, on the async store."""
+        store = get_async_store()
+        user = store.user_of(await self._aget_session())
+        return user is not None and await store.revoke_device(user, handle)
+
+    def revoke_other_devices(self) -> int:
+        """End every other session of this user ("sign out everywhere else"); how many."""
+        user = self._user()
+        if user is None:
+            return 0
+        return get_store().destroy_user(user, keep=self.session_key)
+
+    async def arevoke_other_devices(self) -> int:
+        """:meth:`revoke_other_devices`, on the async store."""
+        store = get_async_store()
+        user = store.user_of(await self._aget_session())
+        if user is None:
+            return 0
+        return await store.destroy_user(user, keep=self.session_key)
 
     # -- Django's SessionBase contract --------------------------------------------
 
@@ -357,6 +430,36 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         await get_async_store().cleanup()
 
 
+def _user_in(data: Mapping[str, Any]) -> Any:
+    # The session's user (MONGOSESSION's user_key), for telling a login; None without one.
+    configured = getattr(settings, "MONGOSESSION", None)
+    key = configured.get("user_key") if isinstance(configured, Mapping) else None
+    return user_of(data, tuple(key.split("."))) if isinstance(key, str) and key else None
+
+
+def request_device(request: HttpRequest) -> DeviceInfo | None:
+    """The request's device to record, or None unless ``MONGOSESSION_RECORD_DEVICES``.
+
+    The user agent, and the client IP as ``MONGOSESSION_RECORD_IP`` says
+    (``"full"``, ``"truncated"``, ``"none"``): ``REMOTE_ADDR``, or with
+    ``MONGOSESSION_PROXY`` the last ``X-Forwarded-For`` entry (the one your
+    reverse proxy added).
+
+    Raises:
+        ImproperlyConfigured: ``MONGOSESSION_RECORD_IP`` is none of those.
+    """
+    if not getattr(settings, "MONGOSESSION_RECORD_DEVICES", False):
+        return None
+    record: RecordIp = getattr(settings, "MONGOSESSION_RECORD_IP", "full")
+    if record not in ("full", "truncated", "none"):
+        raise ImproperlyConfigured('MONGOSESSION_RECORD_IP must be "full", "truncated" or "none"')
+    proxy = bool(getattr(settings, "MONGOSESSION_PROXY", False))
+    meta = request.META
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR") if proxy else None
+    ip = client_ip(meta.get("REMOTE_ADDR"), forwarded, proxy=proxy, record=record)
+    return DeviceInfo(meta.get("HTTP_USER_AGENT") or None, ip)
+
+
 def _refuse_reserved(*keys: Any) -> None:
     if RESERVED_KEY in keys:
         raise reserved_key_error(
@@ -386,6 +489,13 @@ class SessionMiddleware(DjangoSessionMiddleware):  # type: ignore[misc]
     as in every mongosession adapter: Django's own middleware adds only
     ``Vary: Cookie``, which a shared cache may not honour.
     """
+
+    def process_request(self, request: HttpRequest) -> None:
+        """Django's: the request's session; with it, the device to record (:func:`request_device`)."""
+        super().process_request(request)
+        session = request.session
+        if isinstance(session, SessionStore):
+            session.device = request_device(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A view whose session work failed (its load, ``cycle_key``...): the failure's answer."""

@@ -44,6 +44,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
 from mongosession._errors import StoreUnavailable
+from mongosession.store.devices import DeviceSession
 from mongosession.store.synchronous.store import MongoStore
 from mongosession.web import flasklike
 from mongosession.web.config import SessionOptions
@@ -95,6 +96,21 @@ class FlaskSession(flasklike.SessionBase[Exchange]):
         """Restart the cookie's lifetime (``max_age``) from now."""
         with flasklike.fails_closed(self.exchange):
             self.exchange.touch()
+
+    def devices(self) -> list[DeviceSession]:
+        """This user's sessions, most recently active first (:meth:`Session.devices`)."""
+        with flasklike.fails_closed(self.exchange):
+            return self.exchange.devices()
+
+    def revoke_device(self, handle: str) -> bool:
+        """End this user's session named by ``handle``; whether one ended."""
+        with flasklike.fails_closed(self.exchange):
+            return self.exchange.revoke_device(handle)
+
+    def revoke_other_devices(self) -> int:
+        """End every other session of this user ("sign out everywhere else"); how many."""
+        with flasklike.fails_closed(self.exchange):
+            return self.exchange.revoke_other_devices()
 
 
 def get_session() -> FlaskSession:
@@ -152,6 +168,7 @@ class MongoSessionInterface(flasklike.InterfaceBase[Flask, MongoStore], SessionI
             https=request.scheme == "https",
             session_class=FlaskSession,
             request=request,
+            peer=lambda: request.remote_addr,
         )
         try:
             return cast(FlaskSession, exchange.load())

@@ -50,6 +50,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from mongosession._errors import StoreUnavailable
 from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.store.devices import DeviceSession
 from mongosession.web import flasklike
 from mongosession.web.asgi_support import prepare_store
 from mongosession.web.asynchronous.exchange import AsyncExchange
@@ -104,6 +105,21 @@ class QuartSession(flasklike.SessionBase[AsyncExchange]):
         with flasklike.fails_closed(self.exchange):
             await self.exchange.touch()
 
+    async def devices(self) -> list[DeviceSession]:
+        """This user's sessions, most recently active first (:meth:`Session.devices`)."""
+        with flasklike.fails_closed(self.exchange):
+            return await self.exchange.devices()
+
+    async def revoke_device(self, handle: str) -> bool:
+        """End this user's session named by ``handle``; whether one ended."""
+        with flasklike.fails_closed(self.exchange):
+            return await self.exchange.revoke_device(handle)
+
+    async def revoke_other_devices(self) -> int:
+        """End every other session of this user ("sign out everywhere else"); how many."""
+        with flasklike.fails_closed(self.exchange):
+            return await self.exchange.revoke_other_devices()
+
 
 def get_session() -> QuartSession:
     """The current request's session, typed: the object behind ``quart.session``.
@@ -150,6 +166,7 @@ class MongoSessionInterface(flasklike.InterfaceBase[Quart, AsyncMongoStore], Ses
             https=request.scheme in ("https", "wss"),
             session_class=QuartSession,
             request=request,
+            peer=lambda: request.remote_addr,
         )
         try:
             return cast(QuartSession, await exchange.load())

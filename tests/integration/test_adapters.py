@@ -30,6 +30,13 @@ from tests.support.web import (
 )
 
 LIFETIME = 120  # seconds: the store's ttl (Django: SESSION_COOKIE_AGE)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+#: Devices recorded, behind a proxy whose X-Forwarded-For names the client.
+DEVICES_ON = {"record_devices": True, "proxy": True}
 TOUCH_AFTER = 30
 
 Open = Callable[..., Browser]
@@ -49,6 +56,21 @@ def logged_in(open_site: Open, **store: Any) -> tuple[Browser, str]:
     return browser, cookie
 
 
+def two_devices(open_site: Open, options: dict[str, Any], **store: Any) -> tuple[Browser, Browser]:
+    """A desktop and a phone browser on one new site, both logged in as alice.
+
+    The phone logs in first; the desktop logs in and then makes one more request,
+    so it is the most recently active.
+    """
+    desktop = open_site(options=options, user_key="user", **store)
+    phone = Browser(desktop.site, headers={"user-agent": IPHONE, "x-forwarded-for": "198.51.100.1"})
+    desktop.headers.update({"user-agent": FIREFOX, "x-forwarded-for": "203.0.113.7"})
+    assert phone.post("/login?user=alice").text == "welcome"
+    assert desktop.post("/login?user=alice").text == "welcome"
+    assert desktop.get("/").text == "1"
+    return desktop, phone
+
+
 class BehaviourSuite:
     """What every adapter must do; a subclass names the Site to run it on."""
 
@@ -56,16 +78,21 @@ class BehaviourSuite:
 
     @pytest.fixture
     def open_site(self, test_uri: str, command_log: CommandLog) -> Iterator[Open]:
-        """``open_site(**store_options, dead=False)`` -> a Browser on a new site."""
+        """``open_site(**store_options, dead=False, options=None)`` -> a Browser on a new site.
+
+        ``options`` are session options (the adapter's keywords; Django's settings).
+        """
         sites: list[Site] = []
 
-        def make(*, dead: bool = False, **store: Any) -> Browser:
+        def make(
+            *, dead: bool = False, options: dict[str, Any] | None = None, **store: Any
+        ) -> Browser:
             store.setdefault("ttl", LIFETIME)
             uri = test_uri
             if dead:  # nothing listens there: every operation fails within the timeout
                 uri = f"mongodb://127.0.0.1:{free_port()}/app"
                 store.setdefault("timeout", 0.5)
-            site = self.site_class(uri, command_log, **store)
+            site = self.site_class(uri, command_log, options=options, **store)
             sites.append(site)
             return Browser(site)
 
@@ -254,6 +281,140 @@ class BehaviourSuite:
         assert {"expires", "lastModified"} <= change.keys()
         assert "session" not in change
         assert db.sessions.find_one()["expires"] > expires
+
+    # -- devices (docs/devices.md) ----------------------------------------------------------
+
+    def test_devices_are_not_recorded_by_default(self, open_site: Open, db: Any) -> None:
+        browser = open_site(user_key="user")
+        browser.headers["user-agent"] = FIREFOX
+        browser.post("/login?user=alice")
+        browser.get("/")
+        assert "device" not in db.sessions.find_one()
+        (device,) = json.loads(browser.get("/devices").text)  # listed all the same
+        assert (device["browser"], device["ip"], device["current"]) == (None, None, True)
+
+    def test_two_browsers_of_one_user_are_named_by_browser_os_and_ip(
+        self, open_site: Open, db: Any
+    ) -> None:
+        desktop, phone = two_devices(open_site, DEVICES_ON)
+        listed = json.loads(desktop.get("/devices").text)
+        assert [
+            (d["browser"], d["os"], d["device_type"], d["ip"], d["current"]) for d in listed
+        ] == [
+            ("Firefox 125", "Linux", "desktop", "203.0.113.7", True),  # the last active first
+            ("Mobile Safari 17", "iOS 17.4", "mobile", "198.51.100.1", False),
+        ]
+        assert all(d["signed_in"] and d["last_active"] and d["expires"] for d in listed)
+        sids = [doc["_id"] for doc in db.sessions.find()]
+        assert len(sids) == 2
+        seen_by_phone = phone.get("/devices").text
+        for sid in sids:
+            assert sid not in json.dumps(listed)
+            assert sid not in seen_by_phone
+        current = [d["browser"] for d in json.loads(seen_by_phone) if d["current"]]
+        assert current == ["Mobile Safari 17"]  # the phone's own, wherever it sorts
+        doc = db.sessions.find_one({"device.ua": FIREFOX})
+        assert "Firefox" not in doc["session"]
+        assert "203.0.113" not in doc["session"]
+
+    def test_revoking_a_device_by_its_handle_ends_that_session(
+        self, open_site: Open, db: Any
+    ) -> None:
+        desktop, phone = two_devices(open_site, DEVICES_ON)
+        other = next(d for d in json.loads(desktop.get("/devices").text) if not d["current"])
+        assert desktop.post(f"/revoke?handle={other['handle']}").text == "revoked"
+        assert phone.get("/whoami").text == "anonymous"
+        assert desktop.get("/whoami").text == "alice"
+        assert desktop.post(f"/revoke?handle={other['handle']}").text == "unknown"
+        assert db.sessions.count_documents({}) == 1
+
+    def test_a_handle_of_another_users_session_revokes_nothing(
+        self, open_site: Open, db: Any
+    ) -> None:
+        alice = open_site(options=DEVICES_ON, user_key="user")
+        alice.headers.update({"user-agent": FIREFOX, "x-forwarded-for": "203.0.113.7"})
+        alice.post("/login?user=alice")
+        bob = Browser(alice.site, headers={"user-agent": IPHONE})
+        bob.post("/login?user=bob")
+        (bobs,) = json.loads(bob.get("/devices").text)
+        assert alice.post(f"/revoke?handle={bobs['handle']}").text == "unknown"
+        assert bob.get("/whoami").text == "bob"
+        anonymous = Browser(alice.site)
+        assert anonymous.post(f"/revoke?handle={bobs['handle']}").text == "unknown"
+        assert json.loads(anonymous.get("/devices").text) == []
+        assert bob.get("/whoami").text == "bob"
+
+    def test_sign_out_everywhere_else_keeps_this_session(self, open_site: Open) -> None:
+        desktop, phone = two_devices(open_site, DEVICES_ON)
+        assert desktop.post("/revoke-others").text == "1"
+        assert phone.get("/whoami").text == "anonymous"
+        assert desktop.get("/whoami").text == "alice"
+        assert [d["current"] for d in json.loads(desktop.get("/devices").text)] == [True]
+
+    def test_forwarded_for_is_believed_only_with_proxy(self, open_site: Open) -> None:
+        browser = open_site(options={"record_devices": True}, user_key="user")
+        browser.headers.update({"user-agent": FIREFOX, "x-forwarded-for": "203.0.113.7"})
+        browser.post("/login?user=alice")
+        (device,) = json.loads(browser.get("/devices").text)
+        assert device["ip"] != "203.0.113.7"  # the peer (None under a test client's fake one)
+        assert device["ip"] in (None, "127.0.0.1")
+
+    def test_with_proxy_the_last_forwarded_entry_is_the_client(self, open_site: Open) -> None:
+        browser = open_site(options=DEVICES_ON, user_key="user")
+        # The client wrote the first entry itself; the proxy appended the second.
+        browser.headers.update({"user-agent": FIREFOX, "x-forwarded-for": "6.6.6.6, 203.0.113.7"})
+        browser.post("/login?user=alice")
+        (device,) = json.loads(browser.get("/devices").text)
+        assert device["ip"] == "203.0.113.7"
+
+    @pytest.mark.parametrize(
+        ("record_ip", "forwarded", "recorded"),
+        [
+            ("truncated", "203.0.113.77", "203.0.113.0"),
+            ("truncated", "2001:db8:1234:5678::1", "2001:db8:1234::"),
+            ("none", "203.0.113.77", None),
+        ],
+    )
+    def test_the_ip_is_truncated_or_not_recorded_as_asked(
+        self, open_site: Open, db: Any, record_ip: str, forwarded: str, recorded: str | None
+    ) -> None:
+        options = {**DEVICES_ON, "record_ip": record_ip}
+        browser = open_site(options=options, user_key="user")
+        browser.headers.update({"user-agent": FIREFOX, "x-forwarded-for": forwarded})
+        browser.post("/login?user=alice")
+        (device,) = json.loads(browser.get("/devices").text)
+        assert device["ip"] == recorded
+        assert device["browser"] == "Firefox 125"
+        assert db.sessions.find_one()["device"].get("ip") == recorded
+
+    def test_recording_adds_no_write_within_touch_after(
+        self, open_site: Open, command_log: CommandLog, db: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        browser = open_site(options=DEVICES_ON, user_key="user", touch_after=TOUCH_AFTER)
+        browser.headers.update({"user-agent": FIREFOX, "x-forwarded-for": "203.0.113.7"})
+        browser.post("/login?user=alice")
+        active = db.sessions.find_one()["device"]["lastActive"]
+        command_log.clear()
+        assert [browser.get("/whoami").text for _ in range(3)] == ["alice"] * 3
+        assert command_log.writes == 0
+        assert db.sessions.find_one()["device"]["lastActive"] == active
+        _travel(monkeypatch, TOUCH_AFTER + 1)
+        assert browser.get("/whoami").text == "alice"
+        (update,) = command_log.commands("update")
+        change = update["updates"][0]["u"]["$set"]
+        assert set(change) >= {"expires", "device.lastActive"}
+        assert "device" not in change  # the user agent and IP are not rewritten
+        assert db.sessions.find_one()["device"]["lastActive"] > active
+
+    def test_with_encryption_the_user_agent_and_ip_are_not_in_clear(
+        self, open_site: Open, db: Any
+    ) -> None:
+        desktop, _ = two_devices(open_site, DEVICES_ON, encryption_keys=["k" * 32])
+        raw = json.dumps(list(db.sessions.find()), default=str)
+        for clear in ("Firefox", "iPhone", "203.0.113", "198.51.100"):
+            assert clear not in raw
+        listed = json.loads(desktop.get("/devices").text)
+        assert {d["ip"] for d in listed} == {"203.0.113.7", "198.51.100.1"}
 
 
 class TestASGI(BehaviourSuite):

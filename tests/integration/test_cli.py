@@ -23,9 +23,10 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from mongosession import MongoStore, _clock
+from mongosession import MongoStore, StoredSession, _clock
 from mongosession.__main__ import main
 from mongosession.cli.output import Progress
+from mongosession.store.devices import DeviceInfo
 from mongosession.store.inspection import stats_queries
 from mongosession.testing.localdb import LocalMongod, find_mongod, free_port
 
@@ -220,6 +221,39 @@ def test_list_shows_only_live_sessions_latest_expiry_first(cli: Any, store: Mong
     assert listed["sessions"][0]["user"] == "bob"
     assert listed["sessions"][0]["expires"] == _clock.to_js_iso(later)
     assert listed["truncated"] is False
+
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def test_list_and_show_name_the_device_and_its_last_activity(
+    cli: Any, store: MongoStore, test_uri: str
+) -> None:
+    store.create("dev", StoredSession(session("alice"), device=DeviceInfo(FIREFOX, "203.0.113.7")))
+    store.set("plain", session("bob"))
+
+    table = cli("list")
+    listed = {s["id"]: s for s in cli("list", "--json").json()["sessions"]}
+    shown = cli("show", "dev")
+
+    assert table.status == 0, table.err
+    header, *rows = table.out.splitlines()
+    assert "DEVICE" in header
+    assert "LAST ACTIVE (UTC)" in header
+    (row,) = [r for r in rows if r.startswith("dev ")]
+    assert "Firefox 125 on Linux, 203.0.113.7" in row
+    assert listed["dev"]["device"] == "Firefox 125 on Linux, 203.0.113.7"
+    assert listed["dev"]["last_active"] is not None
+    assert (listed["plain"]["device"], listed["plain"]["last_active"]) == (None, None)
+    assert f"user_agent:  {FIREFOX}\n" in shown.out
+    assert "device:      Firefox 125 on Linux, 203.0.113.7\n" in shown.out
+    # Sealed: without the keys the device reads as "encrypted", with them in words.
+    pytest.importorskip("cryptography")
+    with MongoStore(uri=test_uri, user_key="user", encryption_keys=["k" * 32]) as sealed:
+        sealed.create("e1", StoredSession(session("carol"), device=DeviceInfo(FIREFOX, None)))
+    assert cli("show", "e1", "--json").json()["device"] == "encrypted"
+    opened = cli("show", "e1", "--json", "--encryption-key", "k" * 32).json()
+    assert (opened["device"], opened["user_agent"]) == ("Firefox 125 on Linux", FIREFOX)
 
 
 def test_list_by_user_matches_a_numeric_user_id(cli: Any, store: MongoStore) -> None:

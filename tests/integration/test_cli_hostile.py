@@ -31,10 +31,11 @@ from bson import json_util
 from bson.codec_options import DatetimeConversion
 from pymongo.database import Database
 
-from mongosession import MongoStore, _clock
+from mongosession import MongoStore, StoredSession, _clock
 from mongosession.__main__ import main
 from mongosession.cli import commands
 from mongosession.cli.output import printable
+from mongosession.store.devices import DeviceInfo
 from tests.integration.test_cli import session
 
 #: A user name as a web user can choose it: retitles the terminal (OSC 0), clears the
@@ -150,6 +151,29 @@ def test_list_escapes_hostile_users_and_ids_and_forges_no_row(
     assert EVIL_SHOWN in run.stdout
     assert EVIL_ID_SHOWN in run.stdout
     assert "\x1b" not in run.stdout
+
+
+def test_list_and_show_escape_a_hostile_user_agent(app_store: MongoStore, test_uri: str) -> None:
+    # A User-Agent header is whatever the client sends; record_devices keeps it.
+    device = DeviceInfo(EVIL, "203.0.113.7")
+    app_store.create("plain", StoredSession(session("alice"), device=device))
+
+    listed = mongosession(test_uri, "list")
+    shown = mongosession(test_uri, "show", "plain")
+    as_json = mongosession(test_uri, "show", "plain", "--json")
+
+    for run in (listed, shown, as_json):
+        assert run.returncode == 0, run.stderr
+        assert_no_raw_control(run.stdout)
+        assert_no_raw_control(run.stderr)
+        assert "\x1b" not in run.stdout
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 1 + 1  # the header and the one row: no forged one
+    assert not any(line.startswith("root") for line in lines)
+    assert r"\x1b]0;owned\x07" in listed.stdout  # the start of it, cut and escaped
+    assert "203.0.113.7" in listed.stdout
+    assert f"user_agent:  {EVIL_SHOWN}\n" in shown.stdout
+    assert json.loads(as_json.stdout)["user_agent"] == EVIL
 
 
 def test_list_by_a_hostile_user_name_escapes_the_note_on_stderr(test_uri: str) -> None:

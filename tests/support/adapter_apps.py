@@ -11,6 +11,9 @@ Every app answers the same routes with the same meaning:
 - ``GET /whoami``: the stored user, or ``anonymous``.
 
 - ``GET /put?key=K&value=JSON&how=WAY``: put a key in the session one way (:func:`put`);
+- ``GET /devices``: the user's sessions as devices, JSON (:func:`devices_json`);
+- ``POST /revoke?handle=H``: revoke one by its handle (``revoked`` or ``unknown``);
+- ``POST /revoke-others``: end the user's other sessions (how many);
 - ``GET /fail?status=N``: count a visit as ``/`` does, then answer with status ``N``;
 - ``GET /crash``: count a visit as ``/`` does, then raise :class:`Crash`.
 
@@ -29,10 +32,12 @@ real server (tests/support/web.py's ``Served*``; the ASGI app's are tests/suppor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import django
@@ -160,6 +165,22 @@ def put(session: Any, params: Mapping[str, str]) -> str:
     return "stored"
 
 
+def devices_json(devices: Any) -> list[dict[str, Any]]:
+    """The ``/devices`` route's answer: each DeviceSession as JSON (dates as ISO text)."""
+    return [
+        {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in dataclasses.asdict(device).items()
+        }
+        for device in devices
+    ]
+
+
+def revoked_text(revoked: bool) -> str:
+    """The ``/revoke`` route's answer."""
+    return "revoked" if revoked else "unknown"
+
+
 # -- Flask ---------------------------------------------------------------------------------
 
 
@@ -235,6 +256,18 @@ def flask_app(store: MongoStore, **options: Any) -> Flask:
     @app.get("/peek")
     def peek() -> Any:
         return jsonify(dict(session))
+
+    @app.get("/devices")
+    def devices() -> Any:
+        return jsonify(devices_json(flask_session().devices()))
+
+    @app.post("/revoke")
+    def revoke() -> str:
+        return revoked_text(flask_session().revoke_device(request.args["handle"]))
+
+    @app.post("/revoke-others")
+    def revoke_others() -> str:
+        return str(flask_session().revoke_other_devices())
 
     @app.get("/put")
     def put_key() -> Any:
@@ -332,6 +365,20 @@ def aiohttp_app(store: AsyncMongoStore, **options: Any) -> web.Application:
     async def peek(request: web.Request) -> web.Response:
         return web.json_response(dict(await get_session(request)))
 
+    @routes.get("/devices")
+    async def devices(request: web.Request) -> web.Response:
+        return web.json_response(devices_json(await (await get_session(request)).devices()))
+
+    @routes.post("/revoke")
+    async def revoke(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        return web.Response(text=revoked_text(await session.revoke_device(request.query["handle"])))
+
+    @routes.post("/revoke-others")
+    async def revoke_others(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        return web.Response(text=str(await session.revoke_other_devices()))
+
     @routes.get("/put")
     async def put_key(request: web.Request) -> web.Response:
         response = web.Response(text=put(await get_session(request), request.query))
@@ -427,6 +474,19 @@ def litestar_app(store: AsyncMongoStore, **options: Any) -> Litestar:
     async def peek(request: LRequest) -> dict[str, Any]:
         return dict(request.session)
 
+    @litestar_get("/devices")
+    async def devices(request: LRequest) -> list[dict[str, Any]]:
+        return devices_json(await litestar_session(request).devices())
+
+    @litestar_post("/revoke", status_code=200)
+    async def revoke(request: LRequest) -> LitestarResponse[str]:
+        handle = request.query_params["handle"]
+        return _text(revoked_text(await litestar_session(request).revoke_device(handle)))
+
+    @litestar_post("/revoke-others", status_code=200)
+    async def revoke_others(request: LRequest) -> LitestarResponse[str]:
+        return _text(str(await litestar_session(request).revoke_other_devices()))
+
     @litestar_get("/put")
     async def put_key(request: LRequest) -> LitestarResponse[str]:
         response = _text(put(request.session, request.query_params))
@@ -436,6 +496,7 @@ def litestar_app(store: AsyncMongoStore, **options: Any) -> Litestar:
 
     handlers = [count, static_page, fail, crash, login, logout, whoami]
     handlers += [slow, slow_login, login_then_wait, set_key, peek, put_key]
+    handlers += [devices, revoke, revoke_others]
     return Litestar(
         handlers,
         plugins=[MongoSessionPlugin(store, secret=SECRET, **options)],
@@ -526,6 +587,19 @@ def quart_app(store: AsyncMongoStore, **options: Any) -> Quart:
     @app.get("/peek")
     async def peek() -> dict[str, Any]:
         return dict(quart_session)
+
+    @app.get("/devices")
+    async def devices() -> Any:
+        return devices_json(await quart_get_session().devices())
+
+    @app.post("/revoke")
+    async def revoke() -> str:
+        handle = quart_request.args["handle"]
+        return revoked_text(await quart_get_session().revoke_device(handle))
+
+    @app.post("/revoke-others")
+    async def revoke_others() -> str:
+        return str(await quart_get_session().revoke_other_devices())
 
     @app.get("/put")
     async def put_key() -> Any:
@@ -656,7 +730,25 @@ def django_put(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_GET
+def django_devices(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(devices_json(request.session.devices()), safe=False)
+
+
+@require_POST
+def django_revoke(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(revoked_text(request.session.revoke_device(request.GET["handle"])))
+
+
+@require_POST
+def django_revoke_others(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(request.session.revoke_other_devices()))
+
+
 urlpatterns = [
+    path("devices", django_devices),
+    path("revoke", django_revoke),
+    path("revoke-others", django_revoke_others),
     path("race", django_race),
     path("slow", django_slow),
     path("slow-login", django_slow_login),

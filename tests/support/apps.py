@@ -183,9 +183,30 @@ GATED_ROUTES = [
 ]
 
 
+async def devices(request: Request) -> JSONResponse:
+    return JSONResponse(_adapter_apps.devices_json(await get_session(request).devices()))
+
+
+async def revoke(request: Request) -> PlainTextResponse:
+    revoked = await get_session(request).revoke_device(request.query_params["handle"])
+    return PlainTextResponse(_adapter_apps.revoked_text(revoked))
+
+
+async def revoke_others(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(await get_session(request).revoke_other_devices()))
+
+
+DEVICE_ROUTES = [
+    Route("/devices", devices),
+    Route("/revoke", revoke, methods=["POST"]),
+    Route("/revoke-others", revoke_others, methods=["POST"]),
+]
+
+
 def starlette_app(store: AsyncMongoStore, *, gated: bool = False, **options: Any) -> Starlette:
     """The test routes behind SessionMiddleware (``gated``: with :data:`GATED_ROUTES`)."""
-    app = Starlette(routes=ROUTES + GATED_ROUTES if gated else ROUTES)
+    routes = ROUTES + DEVICE_ROUTES
+    app = Starlette(routes=routes + GATED_ROUTES if gated else routes)
     options.setdefault("secret", "test secret")
     app.add_middleware(SessionMiddleware, store=store, **options)
     return app

@@ -48,6 +48,10 @@ from tests.support.adapter_apps import (
 from tests.support.apps import starlette_app
 from tests.support.servers import serving_in_thread
 
+#: Request headers, or session options, given to a Site (None: none).
+Extra = Mapping[str, Any] | None
+Listener = monitoring.CommandListener
+
 
 @dataclass
 class Reply:
@@ -76,7 +80,9 @@ class Site(Protocol):
 
     cookie_name: str
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply: ...
+    def request(
+        self, method: str, path: str, cookie: str | None, headers: Extra = None
+    ) -> Reply: ...
 
     def signed(self, sid: str) -> str:
         """The cookie value that presents session ``sid`` as this adapter issues it."""
@@ -92,9 +98,16 @@ class Site(Protocol):
 class Browser:
     """A cookie jar over a Site: Set-Cookie stores or clears, every request sends the jar."""
 
-    def __init__(self, site: Site, cookies: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        cookies: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.site = site
         self.jar: dict[str, str] = dict(cookies or {})
+        #: Sent with every request, as a browser sends its User-Agent.
+        self.headers: dict[str, str] = dict(headers or {})
 
     @property
     def session_cookie(self) -> str | None:
@@ -112,7 +125,7 @@ class Browser:
 
     def request(self, method: str, path: str) -> Reply:
         header = "; ".join(f"{k}={v}" for k, v in self.jar.items()) or None
-        reply = self.site.request(method, path, header)
+        reply = self.site.request(method, path, header, self.headers)
         for line in reply.set_cookies:
             first, *rest = line.split(";")
             name, _, value = first.strip().partition("=")
@@ -143,6 +156,24 @@ class SignedCookieSite:
         return value[:-1] + ("A" if last != "A" else "B")  # the signature no longer matches
 
 
+def _with_cookie(cookie: str | None, headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The request headers: ``headers``, and the cookie header when there is one."""
+    sent = dict(headers or {})
+    if cookie:
+        sent["cookie"] = cookie
+    return sent
+
+
+def django_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Session options as the Django engine's settings (the device ones: docs/devices.md)."""
+    names = {
+        "record_devices": "MONGOSESSION_RECORD_DEVICES",
+        "record_ip": "MONGOSESSION_RECORD_IP",
+        "proxy": "MONGOSESSION_PROXY",
+    }
+    return {names[name]: value for name, value in (options or {}).items()}
+
+
 def _headers(items: Any) -> list[tuple[str, str]]:
     return [(str(k).lower(), str(v)) for k, v in items]
 
@@ -150,17 +181,19 @@ def _headers(items: Any) -> list[tuple[str, str]]:
 class ASGISite(SignedCookieSite):
     """tests/support/apps.py's Starlette app through Starlette's TestClient."""
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
-        app = starlette_app(AsyncMongoStore(client=self.mongo, **store))
+        app = starlette_app(AsyncMongoStore(client=self.mongo, **store), **(options or {}))
         # A handler's unhandled error is the server's 500, as on a real server.
         self.http = StarletteClient(app, raise_server_exceptions=False)
         self.http.__enter__()
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
         self.http.cookies.clear()
         response = self.http.request(
-            method, path, headers={"cookie": cookie} if cookie else {}, follow_redirects=False
+            method, path, headers=_with_cookie(cookie, headers), follow_redirects=False
         )
         return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
 
@@ -174,13 +207,15 @@ class FlaskSite(SignedCookieSite):
 
     cookie_name = "session"  # Flask's SESSION_COOKIE_NAME, read by the extension
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         self.mongo: MongoClient[Any] = MongoClient(uri, event_listeners=[listener])
-        self.app = flask_app(MongoStore(client=self.mongo, **store))
+        self.app = flask_app(MongoStore(client=self.mongo, **store), **(options or {}))
         self.http = self.app.test_client(use_cookies=False)
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
-        response = self.http.open(path, method=method, headers={"Cookie": cookie} if cookie else {})
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
+        response = self.http.open(path, method=method, headers=_with_cookie(cookie, headers))
         return Reply(
             response.status_code,
             response.get_data(as_text=True),
@@ -194,10 +229,12 @@ class FlaskSite(SignedCookieSite):
 class AiohttpSite(SignedCookieSite):
     """The aiohttp app through aiohttp's TestClient (a real server on a loopback port)."""
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
-        app = aiohttp_app(AsyncMongoStore(client=self.mongo, **store))
+        app = aiohttp_app(AsyncMongoStore(client=self.mongo, **store), **(options or {}))
         self.http = self.loop.run_until_complete(self._start(app))
 
     @staticmethod
@@ -208,11 +245,13 @@ class AiohttpSite(SignedCookieSite):
         await client.start_server()
         return client
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
-        return self.loop.run_until_complete(self._request(method, path, cookie))
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
+        return self.loop.run_until_complete(self._request(method, path, cookie, headers))
 
-    async def _request(self, method: str, path: str, cookie: str | None) -> Reply:
-        headers = {"Cookie": cookie} if cookie else {}
+    async def _request(
+        self, method: str, path: str, cookie: str | None, extra: Mapping[str, str] | None
+    ) -> Reply:
+        headers = _with_cookie(cookie, extra)
         async with self.http.request(method, path, headers=headers, allow_redirects=False) as r:
             return Reply(r.status, await r.text(), _headers(r.headers.items()))
 
@@ -225,17 +264,19 @@ class AiohttpSite(SignedCookieSite):
 class LitestarSite(SignedCookieSite):
     """The Litestar app (tests/support/adapter_apps.py) through Litestar's TestClient."""
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
-        app = litestar_app(AsyncMongoStore(client=self.mongo, **store))
+        app = litestar_app(AsyncMongoStore(client=self.mongo, **store), **(options or {}))
         # A handler's unhandled error is Litestar's own 500, as on a real server.
         self.http: LitestarClient[Any] = LitestarClient(app, raise_server_exceptions=False)
         self.http.__enter__()
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
         self.http.cookies.clear()
         response = self.http.request(
-            method, path, headers={"cookie": cookie} if cookie else {}, follow_redirects=False
+            method, path, headers=_with_cookie(cookie, headers), follow_redirects=False
         )
         return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
 
@@ -249,17 +290,21 @@ class QuartSite(SignedCookieSite):
 
     cookie_name = "session"  # Quart's SESSION_COOKIE_NAME, read by the extension
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.mongo: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[listener])
-        self.app = quart_app(AsyncMongoStore(client=self.mongo, **store))
+        self.app = quart_app(AsyncMongoStore(client=self.mongo, **store), **(options or {}))
         self.http = self.app.test_client(use_cookies=False)
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
-        return self.loop.run_until_complete(self._request(method, path, cookie))
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
+        return self.loop.run_until_complete(self._request(method, path, cookie, headers))
 
-    async def _request(self, method: str, path: str, cookie: str | None) -> Reply:
-        headers = {"Cookie": cookie} if cookie else {}
+    async def _request(
+        self, method: str, path: str, cookie: str | None, extra: Mapping[str, str] | None
+    ) -> Reply:
+        headers = _with_cookie(cookie, extra)
         response = await self.http.open(path, method=method, headers=headers)
         text = await response.get_data(as_text=True)
         return Reply(response.status_code, text, _headers(response.headers.items()))
@@ -278,7 +323,9 @@ class DjangoSite:
     cookie_name = "sessionid"
     lifetime = 120  # SESSION_COOKIE_AGE: Django's expiry, not the store's ttl
 
-    def __init__(self, uri: str, listener: monitoring.CommandListener, **store: Any) -> None:
+    def __init__(
+        self, uri: str, listener: Listener, *, options: Extra = None, **store: Any
+    ) -> None:
         configure_django()
         from django.test import Client
         from django.test.utils import override_settings
@@ -286,7 +333,9 @@ class DjangoSite:
         store.pop("ttl", None)
         self.mongo: MongoClient[Any] = MongoClient(uri, event_listeners=[listener])
         self.settings = override_settings(
-            MONGOSESSION={"client": self.mongo, **store}, SESSION_COOKIE_AGE=self.lifetime
+            MONGOSESSION={"client": self.mongo, **store},
+            SESSION_COOKIE_AGE=self.lifetime,
+            **django_options(options),
         )
         self.settings.enable()
         self.http = Client(raise_request_exception=False)  # a view's error: Django's 500
@@ -297,9 +346,13 @@ class DjangoSite:
     def tampered(self, value: str) -> str:
         return value[:-1] + ("a" if value[-1] != "a" else "b")
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
         self.http.cookies = SimpleCookie()
-        response = self.http.generic(method, path, **({"HTTP_COOKIE": cookie} if cookie else {}))
+        meta = {
+            "HTTP_" + name.upper().replace("-", "_"): value
+            for name, value in _with_cookie(cookie, headers).items()
+        }
+        response = self.http.generic(method, path, **meta)
         headers = _headers(response.headers.items())
         headers += [("set-cookie", morsel.OutputString()) for morsel in response.cookies.values()]
         return Reply(response.status_code, response.content.decode(), headers)
@@ -325,9 +378,9 @@ class HTTPSite:
     def tampered(self, value: str) -> str:
         raise NotImplementedError
 
-    def request(self, method: str, path: str, cookie: str | None) -> Reply:
+    def request(self, method: str, path: str, cookie: str | None, headers: Extra = None) -> Reply:
         self.http.cookies.clear()
-        response = self.http.request(method, path, headers={"cookie": cookie} if cookie else {})
+        response = self.http.request(method, path, headers=_with_cookie(cookie, headers))
         return Reply(response.status_code, response.text, _headers(response.headers.multi_items()))
 
     def close(self) -> None:
@@ -366,11 +419,13 @@ class ServedApp:
     def serve(self, wsgi_app: Any) -> None:
         self.url = self.closing.enter_context(serving_in_thread(wsgi_app))
 
-    def browser(self, cookie: str | None = None) -> Browser:
+    def browser(
+        self, cookie: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> Browser:
         """A new browser (its own HTTP connection), presenting ``cookie`` if given."""
         site = HTTPSite(self.url, self.cookie_name)
         self.closing.callback(site.close)
-        return Browser(site, {self.cookie_name: cookie} if cookie else None)
+        return Browser(site, {self.cookie_name: cookie} if cookie else None, headers)
 
     def close(self) -> None:
         self.closing.close()
@@ -382,12 +437,12 @@ class ServedFlask(ServedApp):
     cookie_name = "session"
     ended_status = 200  # the view's answer, with the cookie cleared
 
-    def __init__(self, uri: str, **store: Any) -> None:
+    def __init__(self, uri: str, *, options: Mapping[str, Any] | None = None, **store: Any) -> None:
         super().__init__()
         self.lifetime = store.get("ttl", DEFAULT_TTL)
         self.store = MongoStore(uri=uri, **store)
         self.closing.callback(self.store.close)
-        self.serve(flask_app(self.store))
+        self.serve(flask_app(self.store, **(options or {})))
 
 
 class ServedDjango(ServedApp):
@@ -399,7 +454,7 @@ class ServedDjango(ServedApp):
     cookie_name = "sessionid"
     ended_status = 400  # Django's SessionInterrupted: the save raised UpdateError
 
-    def __init__(self, uri: str, **store: Any) -> None:
+    def __init__(self, uri: str, *, options: Mapping[str, Any] | None = None, **store: Any) -> None:
         super().__init__()
         configure_django()
         from django.conf import settings as django_settings
@@ -410,7 +465,9 @@ class ServedDjango(ServedApp):
 
         ttl = store.pop("ttl", None)  # Django's SESSION_COOKIE_AGE is the lifetime
         age = {} if ttl is None else {"SESSION_COOKIE_AGE": int(ttl)}
-        settings = override_settings(MONGOSESSION={"uri": uri, **store}, **age)
+        settings = override_settings(
+            MONGOSESSION={"uri": uri, **store}, **age, **django_options(options)
+        )
         settings.enable()
         self.closing.callback(settings.disable)  # also closes the engine's store
         self.lifetime = django_settings.SESSION_COOKIE_AGE
@@ -438,8 +495,10 @@ class ServedAsync(ServedApp):
     ended_status = 200
     async_store: AsyncMongoStore
 
-    def __init__(self, uri: str, **store: Any) -> None:
+    def __init__(self, uri: str, *, options: Mapping[str, Any] | None = None, **store: Any) -> None:
         super().__init__()
+        #: Session options of the app (the adapter's keywords).
+        self.options = dict(options or {})
         self.lifetime = store.get("ttl", DEFAULT_TTL)
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(ThreadPoolExecutor(64, thread_name_prefix="served-handler"))
@@ -487,7 +546,7 @@ class ServedASGI(ServedAsync):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.closing.callback(sock.close)
-        app = starlette_app(self.async_store, gated=True, secret=SECRET)
+        app = starlette_app(self.async_store, gated=True, secret=SECRET, **self.options)
         # log_config=None: uvicorn leaves the process's logging alone (its errors
         # reach the root logger, and pytest's caplog, as Flask's and Django's do).
         config = uvicorn.Config(
@@ -511,7 +570,7 @@ class ServedAiohttp(ServedAsync):
     """The aiohttp app (tests/support/adapter_apps.py) on aiohttp's own server (AppRunner, TCPSite)."""
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(aiohttp_app(self.async_store), access_log=None)
+        self.runner = web.AppRunner(aiohttp_app(self.async_store, **self.options), access_log=None)
         await self.runner.setup()
         port = free_port()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()
@@ -530,7 +589,7 @@ class ServedLitestar(ServedAsync):
         sock.bind(("127.0.0.1", 0))
         self.closing.callback(sock.close)
         config = uvicorn.Config(
-            litestar_app(self.async_store),
+            litestar_app(self.async_store, **self.options),
             lifespan="on",
             log_config=None,
             log_level="warning",
@@ -563,7 +622,7 @@ class ServedQuart(ServedAsync):
         config.errorlog = None  # Quart logs a view's error itself (app.logger)
         config.graceful_timeout = 5
         self.stopping = asyncio.Event()
-        app = quart_app(self.async_store)
+        app = quart_app(self.async_store, **self.options)
         self.serving = asyncio.ensure_future(
             hypercorn_serve(app, config, shutdown_trigger=self.stopping.wait)
         )
@@ -584,6 +643,16 @@ def _accepts(port: int) -> bool:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
+
+#: Every adapter's app on a real server, by adapter name.
+SERVED: dict[str, Callable[..., ServedApp]] = {
+    "flask": ServedFlask,
+    "django": ServedDjango,
+    "asgi": ServedASGI,
+    "aiohttp": ServedAiohttp,
+    "litestar": ServedLitestar,
+    "quart": ServedQuart,
+}
 
 #: Every adapter's site (its framework's test client), by adapter name.
 SITES: dict[str, type[Site]] = {

@@ -58,6 +58,7 @@ from mongosession.codecs.encryption import is_envelope
 from mongosession.codecs.formats import BsonCodec, JsonCodec
 from mongosession.store.inspection import both, namespace_hint, unreadable_dates
 from mongosession.store.synchronous.store import MongoStore
+from mongosession.useragents import parse_user_agent
 
 #: Where ``show`` finds the store's secrets when they are not given as options.
 ENCRYPTION_KEYS_ENV = "MONGOSESSION_ENCRYPTION_KEYS"
@@ -183,13 +184,58 @@ def cmd_list(store: MongoStore, args: argparse.Namespace) -> int:
             docs = latest_first(_pages(store, query))
         truncated = bool(limit) and len(docs) > limit
         docs = docs[: limit or None]
-    sessions = [Summary(**Summary.fields_of(doc, store.state_of(doc))) for doc in docs]
+    sessions = [
+        Summary(**Summary.fields_of(doc, store.state_of(doc), device_text(store, doc)))
+        for doc in docs
+    ]
     hint = missing_namespace(store) if not sessions and args.after is None else None
     write_listing(Listing(sessions, truncated, limit, paged, next_id), args.json, hint)
     if not sessions and args.user is not None:
         warn(f"no live sessions for user '{args.user}'")
         return EXIT_NOTHING_DONE
     return EXIT_OK
+
+
+#: The most of a raw user agent ``list`` shows when it cannot name the browser.
+_AGENT_SHOWN = 40
+
+
+def _user_agent(store: MongoStore, doc: Mapping[str, Any]) -> str | None:
+    # The recorded user agent as it is (None: none, or sealed without the keys).
+    try:
+        info = store.device_info(doc)
+    except CorruptSession:
+        return None
+    return None if info is None else info.user_agent
+
+
+def device_text(store: MongoStore, doc: Mapping[str, Any]) -> str | None:
+    """The device a stored session recorded, in words: ``Firefox 125 on Linux, 203.0.113.7``.
+
+    None when it recorded none; ``encrypted`` when sealed and the store has no key
+    that opens it. Without ua-parser (the ``devices`` extra) or when it names no
+    browser, the start of the raw user agent. Written through ``printable()`` like
+    everything else: a user agent is whatever the client sent.
+    """
+    if not isinstance(doc.get("device"), Mapping):
+        return None
+    try:
+        info = store.device_info(doc)
+    except CorruptSession:
+        return "encrypted"
+    if info is None:
+        return None
+    agent = info.user_agent
+    named = None
+    try:
+        parsed = parse_user_agent(agent)
+    except ModuleNotFoundError:
+        parsed = None
+    if parsed is not None and (parsed.browser or parsed.os):
+        named = " on ".join(part for part in (parsed.browser, parsed.os) if part)
+    elif agent:
+        named = agent if len(agent) <= _AGENT_SHOWN else agent[: _AGENT_SHOWN - 1] + "…"
+    return ", ".join(part for part in (named, info.ip) if part) or "-"
 
 
 def _decode_plain(stored: Any) -> tuple[Any, str]:
@@ -247,9 +293,15 @@ def cmd_show(store: MongoStore, args: argparse.Namespace) -> int:
             missing_namespace(store),
         )
     data, payload, problem = _decode_payload(doc.get("session"), str(doc["_id"]), store)
-    summary = Summary.fields_of(doc, store.state_of(doc))
+    summary = Summary.fields_of(doc, store.state_of(doc), device_text(store, doc))
     summary["size"] = len(bson.encode(doc))
-    shown = Shown(**summary, deleted_at=doc.get("deletedAt"), payload=payload, session=data)
+    shown = Shown(
+        **summary,
+        user_agent=_user_agent(store, doc),
+        deleted_at=doc.get("deletedAt"),
+        payload=payload,
+        session=data,
+    )
     write_shown(shown, args.json)
     for name in unreadable_dates(doc):
         warn(

@@ -23,6 +23,7 @@ from mongosession.cli.output import (
     warn_verbatim,
     when,
 )
+from mongosession.store.devices import last_active
 from mongosession.store.events import SessionEvent
 from mongosession.store.inspection import SessionState, SessionStats
 
@@ -80,7 +81,11 @@ def write_stats(stats: SessionStats, as_json: bool, hint: str | None = None) -> 
 
 @dataclass(frozen=True)
 class Summary:
-    """One stored session as ``list`` shows it."""
+    """One stored session as ``list`` shows it.
+
+    ``device`` is the recorded device in words (browser on OS, IP), None when the
+    session recorded none (docs/devices.md); ``last_active`` its last write.
+    """
 
     id: Any
     state: SessionState
@@ -89,10 +94,14 @@ class Summary:
     created: Any
     modified: Any
     size: int | None
+    device: str | None
+    last_active: Any
 
     @staticmethod
-    def fields_of(doc: Mapping[str, Any], state: SessionState) -> dict[str, Any]:
-        """The fields of a summary of the stored document ``doc``."""
+    def fields_of(
+        doc: Mapping[str, Any], state: SessionState, device: str | None = None
+    ) -> dict[str, Any]:
+        """The fields of a summary of the stored document ``doc`` (``device``: in words)."""
         return {
             "id": doc["_id"],
             "state": state,
@@ -101,6 +110,8 @@ class Summary:
             "created": doc.get("createdAt"),
             "modified": doc.get("updatedAt") or doc.get("lastModified"),
             "size": doc.get("size"),
+            "device": device,
+            "last_active": last_active(doc),
         }
 
 
@@ -138,10 +149,19 @@ def write_listing(listing: Listing, as_json: bool, hint: str | None = None) -> N
         print_json(_hinted(body, hint))
         return
     rows = [
-        (s.id, "-" if s.user is None else s.user, s.state, when(s.expires), size(s.size))
+        (
+            s.id,
+            "-" if s.user is None else s.user,
+            s.state,
+            s.device or "-",
+            when(s.last_active),
+            when(s.expires),
+            size(s.size),
+        )
         for s in sessions
     ]
-    say_table(("ID", "USER", "STATE", "EXPIRES (UTC)", "SIZE"), rows)
+    headers = ("ID", "USER", "STATE", "DEVICE", "LAST ACTIVE (UTC)", "EXPIRES (UTC)", "SIZE")
+    say_table(headers, rows)
     if listing.paged and listing.next is not None:
         after = shell_word(id_text(listing.next))
         warn_verbatim(f"(next page: --page-size {listing.limit} --after {after})")
@@ -158,8 +178,9 @@ def write_listing(listing: Listing, as_json: bool, hint: str | None = None) -> N
 
 @dataclass(frozen=True)
 class Shown(Summary):
-    """``show``: one document, whatever its state, with its decoded data."""
+    """``show``: one document, whatever its state, with its decoded data and user agent."""
 
+    user_agent: str | None
     deleted_at: Any
     payload: str
     session: Any
@@ -170,7 +191,8 @@ def write_shown(shown: Shown, as_json: bool) -> None:
     if as_json:
         print_json(_fields(shown))
         return
-    for key in ("id", "state", "user", "expires", "created", "modified", "deleted_at"):
+    keys = ("id", "state", "user", "expires", "created", "modified", "deleted_at")
+    for key in (*keys, "device", "last_active", "user_agent"):
         value = getattr(shown, key)
         text = when(value) if isinstance(value, (datetime, DatetimeMS)) else value or "-"
         say(f"{key + ':':12} {text}")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
+
+if TYPE_CHECKING:
+    from mongosession.store.devices import DeviceInfo
 
 #: Dates come back aware, in UTC. A date Python cannot hold (year 10000 and on;
 #: JavaScript can write one) decodes as a ``bson.DatetimeMS`` instead of failing
@@ -29,10 +32,14 @@ class StoredSession(dict[str, Any]):
 
     ``expires``, ``last_modified`` and ``created_at`` come from the stored
     document; ``revision`` is the stored payload the dict was decoded from, which
-    :meth:`save` uses to detect and merge concurrent changes.
+    :meth:`save` uses to detect and merge concurrent changes. ``storage_id`` is
+    the ``_id`` it was read from (which key of a ``hash_ids`` rotation made it).
+    ``device``, given to a write, is the request's device for the store to record
+    beside the payload (:class:`~mongosession.store.devices.DeviceInfo`); reads
+    leave it None.
     """
 
-    __slots__ = ("created_at", "expires", "last_modified", "revision")
+    __slots__ = ("created_at", "device", "expires", "last_modified", "revision", "storage_id")
 
     def __init__(
         self,
@@ -42,8 +49,12 @@ class StoredSession(dict[str, Any]):
         expires: datetime | None = None,
         last_modified: datetime | None = None,
         created_at: datetime | None = None,
+        storage_id: str | None = None,
+        device: DeviceInfo | None = None,
     ) -> None:
         super().__init__(data)
+        self.storage_id = storage_id
+        self.device = device
         self.revision = revision
         self.expires = expires
         self.last_modified = last_modified

@@ -19,6 +19,46 @@ USER_INDEX: dict[str, Any] = {
     "partialFilterExpression": {"user": {"$exists": True}},
 }
 
+#: The hint that sends a per-user query to the per-user index, by key (so an
+#: identical index under another name serves too). Without it the planner may
+#: pick ``expires_1`` for the live filter and read every live session to find
+#: one user's (docs/scaling.md#per-user-operations).
+USER_HINT: dict[str, Any] = {"user": 1}
+
+#: The server's answer to a hint naming an index the collection does not have.
+_NO_SUCH_INDEX = "hint provided does not correspond to an existing index"
+
+
+def hint_missing(exc: Exception) -> bool:
+    """Whether ``exc`` (an ``OperationFailure``) says a hinted index does not exist.
+
+    The store hints its own indexes; a deployment may lack one (``create_indexes=False``
+    before ``mongosession ensure-indexes``, or an index dropped since): the operation
+    then runs again without the hint, slower but correct.
+    """
+    return getattr(exc, "code", None) == 2 and _NO_SUCH_INDEX in str(exc)
+
+
+def hint_option(hint: Any) -> dict[str, Any]:
+    """``hint=`` for a driver call that refuses ``hint=None`` (``count_documents``, ``aggregate``)."""
+    return {} if hint is None else {"hint": hint}
+
+
+def names_user(query: Mapping[str, Any] | None) -> bool:
+    """Whether ``query`` selects by ``user``: at its top level or in a top-level ``$and``.
+
+    Such a query is one user's sessions (the command line's ``--user``, say): the
+    admin methods hint the per-user index for it.
+    """
+    if not query:
+        return False
+    if "user" in query:
+        return True
+    parts = query.get("$and")
+    return isinstance(parts, list) and any(
+        isinstance(part, Mapping) and names_user(part) for part in parts
+    )
+
 
 def index_matches(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return (

@@ -36,10 +36,12 @@ FLAGGED_INDEX: dict[str, Any] = {
 }
 
 #: The fields :meth:`AsyncStoreAdmin.list_sessions` returns: every date, the user,
-#: the flag, and the document's BSON size, computed by the server (never the payload).
+#: the flag, the device record (docs/devices.md), and the document's BSON size,
+#: computed by the server (never the payload).
 SUMMARY_PROJECTION: dict[str, Any] = {
     "user": 1,
     "deleted": 1,
+    "device": 1,
     **dict.fromkeys(DATE_FIELDS, 1),
     "size": {"$bsonSize": "$$ROOT"},
 }

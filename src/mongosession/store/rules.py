@@ -23,7 +23,7 @@ from mongosession._errors import (
     SessionEncodingError,
     SessionTooLarge,
 )
-from mongosession._ids import check_sid, hash_key, hashed_sid, sid_digest
+from mongosession._ids import check_sid, hash_keys, hashed_sid, sid_digest
 from mongosession._log import log
 from mongosession.codecs.formats import Codec, resolve_codec
 from mongosession.store.documents import (
@@ -67,7 +67,7 @@ class StoreRules(DocumentUpdates):
         timeout: float | None,
         max_size: int,
         create_indexes: bool,
-        hash_ids: bytes | str | None = None,
+        hash_ids: bytes | str | Sequence[bytes | str | None] | None = None,
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
         request_timeout: float | None = None,
@@ -144,22 +144,37 @@ class StoreRules(DocumentUpdates):
         self.request_timeout = timeout if request_timeout is None else request_timeout
         self.max_size = max_size
         self.create_indexes = create_indexes
-        self.id_key = None if hash_ids is None else hash_key(hash_ids)
+        #: The ``hash_ids`` keys, the first for new sessions (None: the id itself).
+        self.id_keys = hash_keys(hash_ids)
+        #: More than one: a session may live under any of their ids (a rotation).
+        self.rotating = len(self.id_keys) > 1
         self.max_sessions_per_user = max_sessions_per_user
         self.on_session_limit = on_session_limit
 
     # -- ids ---------------------------------------------------------------
 
     def storage_id(self, sid: Any) -> str:
-        """Check ``sid`` and return the ``_id`` it is stored under.
+        """Check ``sid`` and return the ``_id`` a new session ``sid`` is stored under.
 
-        With ``hash_ids`` the id is hashed first; ``transform_id`` gets the hash.
+        With ``hash_ids`` the id is hashed first (by the first key); ``transform_id``
+        gets the hash.
         """
         check_sid(sid)
-        if self.id_key is not None:
-            sid = hashed_sid(self.id_key, sid)
+        return self._stored_as(sid, self.id_keys[0])
+
+    def storage_ids(self, sid: Any) -> tuple[str, ...]:
+        """Every ``_id`` the session ``sid`` may live under, the new sessions' first.
+
+        One, unless ``hash_ids`` rotates keys: then one per key.
+        """
+        check_sid(sid)
+        return tuple(self._stored_as(sid, key) for key in self.id_keys)
+
+    def _stored_as(self, sid: str, key: bytes | None) -> str:
+        if key is not None:
+            sid = hashed_sid(key, sid)
         if self.transform_id is None:
-            return sid  # type: ignore[no-any-return]
+            return sid
         stored = self.transform_id(sid)
         if not isinstance(stored, str) or not stored:
             raise TypeError("transform_id must return a non-empty str")
@@ -245,6 +260,7 @@ class StoreRules(DocumentUpdates):
             expires=doc.get("expires"),
             last_modified=doc.get("lastModified"),
             created_at=doc.get("createdAt"),
+            storage_id=doc["_id"],
         )
 
     def unreadable(self, doc: Mapping[str, Any]) -> bool:
@@ -396,7 +412,8 @@ class StoreRules(DocumentUpdates):
         """Live sessions of ``user``, optionally sparing one session id."""
         extra: dict[str, Any] = {"user": check_user(user)}
         if keep is not None:
-            extra["_id"] = {"$ne": self.storage_id(keep)}
+            kept = self.storage_ids(keep)  # under any key of a rotation
+            extra["_id"] = {"$ne": kept[0]} if len(kept) == 1 else {"$nin": list(kept)}
         return self.live_filter(now, **extra)
 
     # -- documents and updates ----------------------------------------------
@@ -416,11 +433,19 @@ class StoreRules(DocumentUpdates):
         return {"_id": storage_id}
 
 
-def remember(session: Any, rules: StoreRules, now: datetime, stored: Any = None) -> None:
-    """Keep a StoredSession in step with what was just written."""
+def remember(
+    session: Any,
+    rules: StoreRules,
+    now: datetime,
+    stored: Any = None,
+    storage_id: str | None = None,
+) -> None:
+    """Keep a StoredSession in step with what was just written (under ``storage_id``)."""
     if isinstance(session, StoredSession):
         if stored is not None:
             session.revision = stored
+        if storage_id is not None:
+            session.storage_id = storage_id
         session.expires = rules.expiry(session, now)
         if rules.touch_after:
             session.last_modified = now

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mongosession import _clock
+from mongosession.store.devices import device_fields
 from mongosession.store.documents import check_user, user_of
 
 
@@ -20,6 +21,8 @@ class DocumentUpdates:
     timestamps: bool
     absolute_lifetime: float | None
     user_path: tuple[str, ...] | None
+    encryptor: Any
+    codec: Any
 
     def expiry(self, session: Mapping[str, Any], now: datetime) -> datetime:
         raise NotImplementedError  # StoreRules.expiry
@@ -33,6 +36,7 @@ class DocumentUpdates:
             expires = min(expires, _clock.after(now, self.absolute_lifetime))
         doc = {"_id": storage_id, "session": stored, "expires": expires}
         doc.update(self._write_fields(session, now))
+        doc.update(device_fields(self, session, now, new=True))
         if self.timestamps or self.absolute_lifetime is not None:
             doc["createdAt"] = now
         return doc
@@ -55,6 +59,7 @@ class DocumentUpdates:
         """The update for ``set`` (upsert) and ``save`` (update-only)."""
         fields = {"session": stored, "expires": self.expiry(session, now)}
         fields.update(self._write_fields(session, now))
+        fields.update(device_fields(self, session, now, new=False))
         drop_user = self.user_path is not None and "user" not in fields
         if self.absolute_lifetime is None:
             update: dict[str, Any] = {"$set": fields}
@@ -74,6 +79,7 @@ class DocumentUpdates:
             fields["lastModified"] = now
         if self.timestamps:  # connect-mongo's touch moves updatedAt too
             fields["updatedAt"] = now
+        fields.update(device_fields(self, session, now, new=False))
         if self.absolute_lifetime is None:
             return {"$set": fields}
         return self._capped_pipeline(fields, now, drop_user=False)

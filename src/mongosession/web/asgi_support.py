@@ -74,8 +74,16 @@ def exchange_for(
     """
     https = scope.get("scheme") in ("https", "wss")
     return AsyncExchange.for_request(
-        store, config, request_header(scope), https=https, request=request
+        store, config, request_header(scope), https=https, request=request, peer=lambda: peer(scope)
     )
+
+
+def peer(scope: Scope) -> str | None:
+    """The address the connection comes from (the scope's ``client``), or None."""
+    client = scope.get("client")
+    if isinstance(client, (list, tuple)) and client and isinstance(client[0], str):
+        return client[0]
+    return None
 
 
 def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

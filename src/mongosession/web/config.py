@@ -20,6 +20,9 @@ SameSite = Literal["lax", "strict", "none"]
 SameSiteOption = Literal["lax", "strict", "none", "auto"]
 Priority = Literal["low", "medium", "high"]
 Unset = Literal["keep", "destroy"]
+#: ``record_ip``: the client's address as it is, truncated (its /24 for IPv4, its
+#: /48 for IPv6), or not at all.
+RecordIp = Literal["full", "truncated", "none"]
 
 #: A signing secret: a str (signed with its UTF-8 bytes) or bytes (as they are, as
 #: express-session signs with a Buffer).
@@ -84,6 +87,8 @@ class SessionOptions(CookieOptions, total=False):
     genid: GenId
     header: str | None
     cookie: CookieFunction | None
+    record_devices: bool
+    record_ip: RecordIp
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,9 @@ class SessionConfig:
     argument (one required positional parameter, or ``*args``) gets the request,
     as the adapter has it (:meth:`new_id`). ``cookie`` is a function of the
     request returning cookie options (:class:`CookieOptions`) that override the
-    static ones for that request (:meth:`resolve`).
+    static ones for that request (:meth:`resolve`). ``record_devices`` records
+    each session's user agent, client IP (as ``record_ip`` says) and activity
+    beside its data, for "where you're signed in" pages (docs/devices.md).
     """
 
     secret: Secret | Sequence[Secret]
@@ -125,6 +132,8 @@ class SessionConfig:
     genid: GenId = generate_sid
     header: str | None = None
     cookie: CookieFunction | None = None
+    record_devices: bool = False
+    record_ip: RecordIp = "full"
     #: The signing keys, newest first: each secret as bytes (a str's UTF-8 encoding).
     secrets: tuple[bytes, ...] = field(init=False)
     #: ``genid`` takes the request (one required positional parameter, or ``*args``).
@@ -173,6 +182,10 @@ class SessionConfig:
             raise ConfigurationError(f"invalid cookie name {self.name!r}")
         if self.unset not in ("keep", "destroy"):
             raise ConfigurationError('unset must be "keep" or "destroy"')
+        if not isinstance(self.record_devices, bool):
+            raise ConfigurationTypeError("record_devices must be True or False")
+        if self.record_ip not in ("full", "truncated", "none"):
+            raise ConfigurationError('record_ip must be "full", "truncated" or "none"')
         self._check_cookie()
 
     def _check_cookie(self) -> None:

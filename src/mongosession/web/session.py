@@ -12,6 +12,7 @@ from mongosession._errors import ReservedKey
 from mongosession.web.config import SessionCookie
 
 if TYPE_CHECKING:
+    from mongosession.store.devices import DeviceSession
     from mongosession.web.asynchronous.exchange import AsyncExchange
     from mongosession.web.synchronous.exchange import Exchange
 
@@ -212,6 +213,44 @@ class Session(dict[str, Any], Generic[E]):
     def touch(self) -> Awaitable[None] | None:
         """Restart the cookie's lifetime (``max_age``) from now."""
         return self._exchange.touch()
+
+    # "Where you're signed in": the sessions of this session's user (the store's
+    # user_key), as devices (docs/devices.md).
+
+    @overload
+    def devices(self: AsyncSession) -> Awaitable[list[DeviceSession]]: ...
+    @overload
+    def devices(self: SyncSession) -> list[DeviceSession]: ...
+    def devices(self) -> Awaitable[list[DeviceSession]] | list[DeviceSession]:
+        """This user's live sessions, most recently active first, this one ``current``.
+
+        Each a :class:`~mongosession.store.devices.DeviceSession` (an opaque
+        ``handle``, browser, OS, IP, signed in, last active...); empty when the
+        session has no user. Needs the store's ``user_key`` and the ``devices``
+        extra; browser, OS and IP are known with ``record_devices``.
+        """
+        return self._exchange.devices()
+
+    @overload
+    def revoke_device(self: AsyncSession, handle: str) -> Awaitable[bool]: ...
+    @overload
+    def revoke_device(self: SyncSession, handle: str) -> bool: ...
+    def revoke_device(self, handle: str) -> Awaitable[bool] | bool:
+        """End this user's session named by ``handle`` (from :meth:`devices`); whether one ended.
+
+        A handle of another user's session ends nothing (False). Use
+        :meth:`destroy` for this session itself: its handle ends it in the store,
+        but this request's cookie is only cleared by ``destroy()``.
+        """
+        return self._exchange.revoke_device(handle)
+
+    @overload
+    def revoke_other_devices(self: AsyncSession) -> Awaitable[int]: ...
+    @overload
+    def revoke_other_devices(self: SyncSession) -> int: ...
+    def revoke_other_devices(self) -> Awaitable[int] | int:
+        """End every other session of this user ("sign out everywhere else"); how many."""
+        return self._exchange.revoke_other_devices()
 
 
 #: The session of the async adapters (ASGI, aiohttp): its methods are awaitable.

@@ -18,27 +18,9 @@ import pytest
 
 from tests.support import adapter_apps as _adapter_apps
 from tests.support.adapter_apps import ThreadGate
-from tests.support.web import (
-    ServedAiohttp,
-    ServedApp,
-    ServedASGI,
-    ServedDjango,
-    ServedFlask,
-    ServedLitestar,
-    ServedQuart,
-)
+from tests.support.web import SERVED, ServedApp
 
-# -- every adapter's app on a real server (tests/support/web.py) ----------------------------------------
-
-#: The apps of tests/support/adapter_apps.py behind each adapter, each on a real server.
-SERVED: dict[str, Callable[..., ServedApp]] = {
-    "flask": ServedFlask,
-    "django": ServedDjango,
-    "asgi": ServedASGI,
-    "aiohttp": ServedAiohttp,
-    "litestar": ServedLitestar,
-    "quart": ServedQuart,
-}
+# -- every adapter's app on a real server (tests/support/web.py's SERVED) -------------------------
 
 Serve = Callable[..., ServedApp]
 

@@ -13,6 +13,7 @@ import pytest
 
 import mongosession
 from mongosession import AsyncMongoStore, MongoStore
+from mongosession._ids import hashed_sid
 
 #: No server listens there, and none is asked: the tests end before any I/O.
 NOWHERE = "mongodb://127.0.0.1:1/app"
@@ -62,11 +63,41 @@ def test_a_wrong_size_key_is_refused(flavour: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "error"), [(True, TypeError), (b"short", ValueError), ("", ValueError), (42, TypeError)]
+    ("key", "error"),
+    [
+        (True, TypeError),
+        (b"short", ValueError),
+        ("", ValueError),
+        (42, TypeError),
+        ([], ValueError),  # a rotation's list names at least one key
+        ([b"k" * 16, b"k" * 16], ValueError),  # the same key twice
+        ([b"k" * 16, b"short"], ValueError),
+        ([b"k" * 16, True], TypeError),
+        ([None, None], ValueError),
+    ],
 )
 def test_hash_ids_needs_a_real_key(key: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="hash_ids"):
         AsyncMongoStore(uri="mongodb://127.0.0.1:1/app", hash_ids=key)
+
+
+def test_a_hash_ids_rotation_looks_under_every_key_the_first_for_new_sessions() -> None:
+    new, old = b"n" * 16, b"o" * 16
+    store = AsyncMongoStore(
+        uri="mongodb://127.0.0.1:1/app", hash_ids=[new, old, None], transform_id="p:".__add__
+    )
+    single_store = AsyncMongoStore(uri="mongodb://127.0.0.1:1/app", hash_ids=new)
+    rules, single = store._rules, single_store._rules
+    close(store)
+    close(single_store)
+    expected = ("p:" + hashed_sid(new, "sid"), "p:" + hashed_sid(old, "sid"), "p:sid")
+    assert rules.storage_ids("sid") == expected
+    assert rules.storage_id("sid") == expected[0]
+    assert rules.user_filter("u", mongosession._clock.now(), keep="sid")["_id"] == {
+        "$nin": list(expected)
+    }
+    assert (single.rotating, rules.rotating) == (False, True)
+    assert single.storage_ids("sid") == (hashed_sid(new, "sid"),)
 
 
 def test_the_limit_needs_a_user_key_and_a_sane_value() -> None:

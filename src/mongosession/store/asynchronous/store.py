@@ -6,7 +6,7 @@ by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -20,7 +20,8 @@ from mongosession._errors import (
 from mongosession._ids import sid_digest
 from mongosession._log import log
 from mongosession.store.asynchronous.admin import AsyncStoreAdmin
-from mongosession.store.asynchronous.base import ID
+from mongosession.store.asynchronous.base import ID, NATURAL
+from mongosession.store.asynchronous.devices import AsyncDeviceSessions
 from mongosession.store.documents import LIVENESS, StoredSession
 from mongosession.store.errors import guarded
 from mongosession.store.merge import MERGE_ATTEMPTS, merge_changes
@@ -31,7 +32,7 @@ from mongosession.store.rules import (
 _UNSET: Any = object()
 
 
-class AsyncMongoStore(AsyncStoreAdmin):
+class AsyncMongoStore(AsyncDeviceSessions, AsyncStoreAdmin):
     """Server-side sessions in a MongoDB collection, express-session's store API.
 
     Documents are the ones connect-mongo 6 writes, so Node and Python apps can
@@ -55,11 +56,16 @@ class AsyncMongoStore(AsyncStoreAdmin):
         reported as None.
         """
         rules = self._rules
-        storage_id = rules.storage_id(sid)
+        # The id is checked (storage_id[s]) before any I/O.
+        candidates = rules.storage_ids(sid) if rules.rotating else (rules.storage_id(sid),)
         await self._prepare()
-        with guarded(rules.timeout):
-            # By _id alone (the server's fast path); liveness is checked here.
-            doc = await self._collection.find_one({"_id": storage_id})
+        if rules.rotating:
+            doc = await self._find_rotated(candidates)
+        else:
+            storage_id = candidates[0]
+            with guarded(rules.timeout):
+                # By _id alone (the server's fast path); liveness is checked here.
+                doc = await self._collection.find_one({"_id": storage_id})
         if doc is None:
             return None
         if not rules.is_live(doc, _clock.now()):
@@ -81,7 +87,9 @@ class AsyncMongoStore(AsyncStoreAdmin):
             SessionEncodingError: a value the codec cannot hold.
         """
         rules = self._rules
-        storage_id = rules.storage_id(sid)
+        rules.storage_id(sid)  # a malformed id is refused before any I/O
+        await self._prepare()
+        storage_id = await self._where(sid, session)
         stored = rules.encode(session, storage_id)
         now = _clock.now()
         query = rules.set_filter(storage_id)
@@ -90,7 +98,6 @@ class AsyncMongoStore(AsyncStoreAdmin):
         user = rules.gained_user(session, None, storage_id)
         if user is not None:
             update = rules.with_user_since(update, now)
-        await self._prepare()
         await self._check_session_limit(storage_id, user)
         with guarded(rules.timeout):
             try:
@@ -105,7 +112,7 @@ class AsyncMongoStore(AsyncStoreAdmin):
                     log.info("not re-creating deleted session %s", sid_digest(sid))
                     return
         await self._apply_session_limit(storage_id, user, created=created)
-        remember(session, rules, now, stored)
+        remember(session, rules, now, stored, storage_id)
         self._emit("create" if created else "update", sid)
         self._emit("set", sid)
 
@@ -134,7 +141,7 @@ class AsyncMongoStore(AsyncStoreAdmin):
             except DuplicateKeyError:
                 raise SessionIdCollision("session id exists already") from None
         await self._apply_session_limit(storage_id, user, created=True)
-        remember(session, rules, now, stored)
+        remember(session, rules, now, stored, storage_id)
         self._emit("create", sid)
         self._emit("set", sid)
 
@@ -156,13 +163,14 @@ class AsyncMongoStore(AsyncStoreAdmin):
             SessionTooLarge: over ``max_size``; nothing was written.
         """
         rules = self._rules
-        storage_id = rules.storage_id(sid)
         if revision is _UNSET:
             revision = session.revision if isinstance(session, StoredSession) else None
         base = None
         data: Mapping[str, Any] = session
-        user = rules.gained_user(session, revision, storage_id)
+        rules.storage_id(sid)  # a malformed id is refused before any I/O
         await self._prepare()
+        storage_id = await self._where(sid, session)
+        user = rules.gained_user(session, revision, storage_id)
         await self._check_session_limit(storage_id, user)
         for _attempt in range(MERGE_ATTEMPTS):
             stored = rules.encode(data, storage_id)
@@ -197,7 +205,7 @@ class AsyncMongoStore(AsyncStoreAdmin):
         if isinstance(session, StoredSession) and data is not session:
             session.clear()
             session.update(data)
-        remember(session, rules, now, stored)
+        remember(session, rules, now, stored, storage_id)
         self._emit("update", sid)
         self._emit("set", sid)
         return True
@@ -219,6 +227,8 @@ class AsyncMongoStore(AsyncStoreAdmin):
             return
         update = rules.touch_update(session, now)
         await self._prepare()
+        if rules.rotating:
+            storage_id = await self._where(sid, session)
         with guarded(rules.timeout):
             result = await self._collection.update_one(
                 rules.live_filter(now, _id=storage_id), update, hint=ID
@@ -241,10 +251,21 @@ class AsyncMongoStore(AsyncStoreAdmin):
 
     async def _end(self, sid: str) -> str | None:
         # Delete (or flag) ``sid`` in one command that also returns what it was:
-        # its stored _id when it was live, else None.
-        rules = self._rules
-        storage_id = rules.storage_id(sid)
+        # its stored _id when it was live, else None. In a hash_ids rotation, under
+        # every key, the older keys' ids first: a session being moved to the new
+        # key by a login (regenerate inserts the new id, then ends this one) is
+        # then ended wherever the move stands.
+        candidates = self._rules.storage_ids(sid)  # checks the id before any I/O
         await self._prepare()
+        ended = None
+        for storage_id in reversed(candidates):
+            if await self._end_stored(storage_id):
+                ended = storage_id
+        return ended
+
+    async def _end_stored(self, storage_id: str) -> bool:
+        # Whether the document under ``storage_id`` was live until this ended it.
+        rules = self._rules
         with guarded(rules.timeout):
             if not self._acknowledged:
                 # find_one_and_* cannot go unacknowledged (w=0): read what the session
@@ -268,7 +289,30 @@ class AsyncMongoStore(AsyncStoreAdmin):
                 doc = await self._collection.find_one_and_delete(
                     {"_id": storage_id}, projection=LIVENESS
                 )
-        return storage_id if doc is not None and rules.is_live(doc, _clock.now()) else None
+        return doc is not None and rules.is_live(doc, _clock.now())
+
+    async def _where(self, sid: str, session: Mapping[str, Any]) -> str:
+        # The _id a write of an existing session ``sid`` goes to: the one it was
+        # read from. Outside a hash_ids rotation that is the only one; in one, a
+        # session made under an older key stays under it until it ends, so a
+        # session not read by get() here is looked up.
+        rules = self._rules
+        if not rules.rotating:
+            return rules.storage_id(sid)
+        candidates = rules.storage_ids(sid)
+        if isinstance(session, StoredSession) and session.storage_id in candidates:
+            return session.storage_id
+        doc = await self._find_rotated(candidates, {"_id": 1})
+        return candidates[0] if doc is None else str(doc["_id"])
+
+    async def _find_rotated(
+        self, candidates: tuple[str, ...], projection: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        # The document of a session under the first of ``candidates`` that has one.
+        with guarded(self._rules.timeout):
+            cursor = self._collection.find({"_id": {"$in": list(candidates)}}, projection)
+            found = {doc["_id"]: doc async for doc in cursor}
+        return next((found[_id] for _id in candidates if _id in found), None)
 
     async def regenerate(self, old_sid: str, new_sid: str, session: Mapping[str, Any]) -> bool:
         """Move a live session to a new id: insert ``session`` as ``new_sid``, end ``old_sid``.
@@ -288,7 +332,7 @@ class AsyncMongoStore(AsyncStoreAdmin):
         """
         rules = self._rules
         new_id = rules.storage_id(new_sid)
-        old_id = rules.storage_id(old_sid)
+        old_id = await self._where(old_sid, session)
         stored = rules.encode(session, new_id)
         now = _clock.now()
         document = rules.new_document(new_id, session, stored, now)
@@ -309,30 +353,77 @@ class AsyncMongoStore(AsyncStoreAdmin):
             return False
         self._emit("destroy", old_sid)
         await self._apply_session_limit(new_id, user, created=True)
-        remember(session, rules, now, stored)
+        remember(session, rules, now, stored, new_id)
         self._emit("create", new_sid)
         self._emit("set", new_sid)
         return True
 
     async def all(self) -> dict[str, dict[str, Any]]:
-        """Every live session, keyed by stored ``_id`` (the id after ``transform_id``)."""
-        return await self._find(self._rules.live_filter(_clock.now()))
+        """Every live session, keyed by stored ``_id`` (the id after ``transform_id``).
+
+        express-session's ``all``: the whole answer is held in memory at once
+        (about 1 KB per session; a million sessions take tens of seconds and
+        gigabytes). It reads through :meth:`iter_all`, so no single operation
+        is bound to hold the whole scan within ``timeout``; prefer
+        :meth:`iter_all` itself, which holds one batch at a time.
+        """
+        return await self._find(self._rules.live_filter(_clock.now()), hint=NATURAL)
+
+    def iter_all(self, *, batch_size: int = 1_000) -> AsyncIterator[tuple[str, StoredSession]]:
+        """Every live session as ``(stored _id, session)``, ``batch_size`` at a time.
+
+        One collection scan in storage order (each document once, even one
+        touched meanwhile); each batch is read within the store's ``timeout``
+        and only one batch is held, so memory stays constant at any size.
+        Liveness is judged when the scan reads a document. Example::
+
+            async for sid, session in store.iter_all():
+                ...
+
+        The server drops a cursor left idle for 10 minutes: a consumer that
+        pauses that long between two items gets ``CursorNotFound``.
+        """
+        return self._sessions(
+            self._rules.live_filter(_clock.now()), hint=NATURAL, batch_size=batch_size
+        )
 
     async def length(self) -> int:
-        """The number of live sessions (expired and flagged ones not counted)."""
+        """The number of live sessions (expired and flagged ones not counted).
+
+        With the TTL index (``auto_remove="native"``) and no
+        ``absolute_lifetime``, three counts that need no read of every live
+        document: the live expiries, a range of ``expires_1`` counted in the
+        index alone, less the flagged among them (through ``deleted_1`` when it
+        exists: ``mongosession ensure-indexes --flag-index``), plus the sessions
+        without an expiry. Otherwise one count with the whole live filter.
+        Not a snapshot: a write between the counts may move the total by one.
+        """
         rules = self._rules
+        now = _clock.now()
         await self._prepare()
         with guarded(rules.timeout):
-            return await self._collection.count_documents(rules.live_filter(_clock.now()))
+            if rules.auto_remove != "native" or rules.absolute_lifetime is not None:
+                return await self._collection.count_documents(rules.live_filter(now))
+            dated = await self._collection.count_documents({"expires": {"$gt": now}})
+            flagged = await self._collection.count_documents(
+                {"expires": {"$gt": now}, "deleted": True}
+            )
+            undated = await self._collection.count_documents(
+                {"expires": {"$exists": False}, "deleted": {"$ne": True}}
+            )
+        return dated - flagged + undated
 
     async def clear(self) -> None:
-        """Delete every session (flag them all, with ``delete_flags``); indexes stay."""
+        """Delete every session (flag them all, with ``delete_flags``); indexes stay.
+
+        In batches (:meth:`delete_batches`), each within the store's ``timeout``.
+        """
+        query: dict[str, Any] = {}
+        update = None
         if self._rules.delete_flags:
-            await self.flag_deletion()
-            return
-        await self._prepare()
-        with guarded(self._rules.timeout):
-            await self._collection.delete_many({})
+            query = {"deleted": {"$ne": True}}
+            update = self._rules.flag_update(_clock.now())
+        await self._total(self._delete_batches(query, update=update))
 
     async def flag_deletion(self, sid: str | None = None) -> int:
         """Flag one session, or every session, as deleted; return how many.
@@ -359,8 +450,5 @@ class AsyncMongoStore(AsyncStoreAdmin):
         iterate ``delete_batches(cleanup_filter(older_than))`` to see progress.
         With an unacknowledged write concern (w=0), how many were sent for deletion.
         """
-        deleted = 0
         query = self.cleanup_filter(older_than)
-        async for so_far in self._delete_batches(query, batch_size=batch_size):
-            deleted = so_far
-        return deleted
+        return await self._total(self._delete_batches(query, batch_size=batch_size))

@@ -14,6 +14,7 @@ from mongosession._errors import (
 )
 from mongosession.store.asynchronous.base import AsyncStoreBase
 from mongosession.store.errors import guarded
+from mongosession.store.indexes import USER_HINT, hint_option
 
 
 class AsyncUserSessions(AsyncStoreBase):
@@ -29,7 +30,11 @@ class AsyncUserSessions(AsyncStoreBase):
             return
         query = rules.others_of_user(user, _clock.now(), storage_id, replaced)
         with guarded(rules.timeout):
-            others = await self._collection.count_documents(query, limit=limit)
+            others = await self._user_indexed(
+                lambda hint: self._collection.count_documents(
+                    query, limit=limit, **hint_option(hint)
+                )
+            )
         if others >= limit:
             raise SessionLimitReached(limit)
 
@@ -53,9 +58,14 @@ class AsyncUserSessions(AsyncStoreBase):
         if user is None or limit is None:
             return
         now = _clock.now()
+        query = rules.user_filter(user, now)
         with guarded(rules.timeout):
-            cursor = self._collection.find(rules.user_filter(user, now), {"_id": 1})
-            oldest_first = [doc["_id"] async for doc in cursor.sort([("userSince", 1), ("_id", 1)])]
+            docs = await self._user_indexed(
+                lambda hint: self._collection.find(
+                    query, {"_id": 1}, sort=[("userSince", 1), ("_id", 1)], hint=hint
+                ).to_list()
+            )
+            oldest_first = [doc["_id"] for doc in docs]
             ended = rules.over_limit(oldest_first, storage_id)
             if not ended:
                 return
@@ -94,14 +104,21 @@ class AsyncUserSessions(AsyncStoreBase):
             await self._collection.delete_one(query)
 
     async def sessions_of(self, user: Any) -> dict[str, dict[str, Any]]:
-        """The live sessions whose ``user_key`` value is ``user``, keyed by stored ``_id``."""
-        return await self._find(self._rules.user_filter(user, _clock.now()))
+        """The live sessions whose ``user_key`` value is ``user``, keyed by stored ``_id``.
+
+        Read through the per-user index (hinted): the work is the user's
+        sessions, whatever the size of the collection.
+        """
+        return await self._find(self._rules.user_filter(user, _clock.now()), hint=USER_HINT)
 
     async def destroy_user(self, user: Any, keep: str | None = None) -> int:
         """End every session of ``user`` ("log out everywhere"); return how many.
 
         ``keep`` spares one session id, typically the current one. With an
         unacknowledged write concern (w=0), how many a count found just before.
+        One command through the per-user index (hinted), so its work is the
+        user's sessions: a session :meth:`regenerate` moves meanwhile ends under
+        one id or the other (docs/scaling.md#per-user-operations).
         """
         rules = self._rules
         now = _clock.now()
@@ -109,5 +126,10 @@ class AsyncUserSessions(AsyncStoreBase):
         await self._prepare()
         with guarded(rules.timeout):
             if rules.delete_flags:
-                return await self._update_many(query, rules.flag_update(now))
-            return await self._delete_many(query)
+                update = rules.flag_update(now)
+                return int(
+                    await self._user_indexed(
+                        lambda hint: self._update_many(query, update, hint=hint)
+                    )
+                )
+            return int(await self._user_indexed(lambda hint: self._delete_many(query, hint=hint)))

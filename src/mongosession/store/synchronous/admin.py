@@ -16,7 +16,13 @@ from pymongo.errors import OperationFailure
 from mongosession import _clock
 from mongosession.store import inspection
 from mongosession.store.errors import ServerCode, guarded
-from mongosession.store.indexes import EXPIRES_INDEX, USER_INDEX
+from mongosession.store.indexes import (
+    EXPIRES_INDEX,
+    USER_HINT,
+    USER_INDEX,
+    hint_option,
+    names_user,
+)
 from mongosession.store.synchronous.users import UserSessions
 
 #: $collStats on a collection that does not exist (yet).
@@ -98,10 +104,20 @@ class StoreAdmin(UserSessions):
             return self._collection.find_one({"_id": storage_id})
 
     def count(self, query: Mapping[str, Any] | None = None) -> int:
-        """How many documents match ``query`` (all of them by default), whatever their state."""
+        """How many documents match ``query`` (all of them by default), whatever their state.
+
+        A query by ``user`` is read through the per-user index.
+        """
+        where = dict(query or {})
         self._prepare()
         with guarded(self._rules.timeout):
-            return self._collection.count_documents(dict(query or {}))
+            if names_user(where):
+                return int(
+                    self._user_indexed(
+                        lambda hint: self._collection.count_documents(where, **hint_option(hint))
+                    )
+                )
+            return self._collection.count_documents(where)
 
     def flag_counts(self, query: Mapping[str, Any] | None = None) -> inspection.FlagCounts:
         """How many documents matching ``query`` are flagged as deleted, and how many are not."""
@@ -164,10 +180,18 @@ class StoreAdmin(UserSessions):
     def _summaries(
         self, where: Mapping[str, Any], *stages: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        # The documents ``where`` matches, through ``stages``, without their data.
+        # The documents ``where`` matches, through ``stages``, without their data;
+        # one user's through the per-user index (so a page costs their sessions).
         pipeline = [{"$match": where}, *stages, {"$project": inspection.SUMMARY_PROJECTION}]
-        docs: list[dict[str, Any]] = (self._collection.aggregate(pipeline)).to_list()
-        return docs
+
+        def run(hint: Any) -> list[dict[str, Any]]:
+            cursor = self._collection.aggregate(pipeline, **hint_option(hint))
+            docs: list[dict[str, Any]] = cursor.to_list()
+            return docs
+
+        if names_user(where):
+            return list(self._user_indexed(run))
+        return run(None)
 
     def session_stats(self, top: int = 10) -> inspection.SessionStats:
         """Counts by state, sizes, the users with most live sessions, and the indexes.
@@ -288,14 +312,15 @@ class StoreAdmin(UserSessions):
         """Flag the documents ``query`` matches as deleted; return how many were not flagged yet.
 
         Reads treat a flagged session as gone and no write brings it back;
-        :meth:`cleanup` (or its expiry) removes it.
+        :meth:`cleanup` (or its expiry) removes it. In batches, as
+        :meth:`delete_batches` deletes; with w=0, how many were sent.
         """
-        rules = self._rules
-        self._prepare()
-        with guarded(rules.timeout):
-            return self._update_many(
-                inspection.both(query, {"deleted": {"$ne": True}}), rules.flag_update(_clock.now())
-            )
+        batches = self._delete_batches(
+            inspection.both(query, {"deleted": {"$ne": True}}),
+            hint=USER_HINT if names_user(query) else None,
+            update=self._rules.flag_update(_clock.now()),
+        )
+        return self._total(batches)
 
     def delete_batches(
         self, query: Mapping[str, Any], *, batch_size: int = 10_000
@@ -310,8 +335,11 @@ class StoreAdmin(UserSessions):
 
             for deleted in store.delete_batches(store.cleanup_filter()):
                 print(deleted)
+
+        A query by ``user`` is read through the per-user index.
         """
-        return self._delete_batches(query, batch_size=batch_size)
+        hint = USER_HINT if names_user(query) else None
+        return self._delete_batches(query, batch_size=batch_size, hint=hint)
 
     def setup_indexes(self, *, flagged_index: bool = False) -> inspection.IndexSetup:
         """Create the indexes :meth:`ensure_indexes` does; say which were made, which were there.

@@ -9,7 +9,7 @@ by ``tools/unasync.py``; edit here and run ``python tools/unasync.py``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pymongo import MongoClient, ReadPreference
@@ -26,10 +26,17 @@ from mongosession._errors import (
     IndexPermissionError,
 )
 from mongosession.codecs.formats import Codec
-from mongosession.store.documents import CODEC_OPTIONS
+from mongosession.store.documents import CODEC_OPTIONS, StoredSession
 from mongosession.store.errors import INDEX_CONFLICT_CODES, RequestBudget, ServerCode, guarded
 from mongosession.store.events import EventEmitter
-from mongosession.store.indexes import EXPIRES_INDEX, USER_INDEX, indexes_to_create
+from mongosession.store.indexes import (
+    EXPIRES_INDEX,
+    USER_HINT,
+    USER_INDEX,
+    hint_missing,
+    hint_option,
+    indexes_to_create,
+)
 from mongosession.store.rules import (
     DEFAULT_MAX_SIZE,
     DEFAULT_TIMEOUT,
@@ -44,6 +51,9 @@ _UNSET: Any = object()
 #: The _id index, named for writes whose filter has more than _id: the planner
 #: then skips weighing other indexes (expires_1, user_1) on every write.
 ID = [("_id", 1)]
+#: A collection scan, in storage order: each document once, even one whose
+#: expiry moves meanwhile (an ``expires_1`` scan could meet it twice).
+NATURAL = [("$natural", 1)]
 
 
 _Store = TypeVar("_Store", bound="StoreBase")
@@ -77,7 +87,7 @@ class StoreBase(EventEmitter):
         timeout: float | None = DEFAULT_TIMEOUT,
         max_size: int = DEFAULT_MAX_SIZE,
         create_indexes: bool = True,
-        hash_ids: bytes | str | None = None,
+        hash_ids: bytes | str | Sequence[bytes | str | None] | None = None,
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
         request_timeout: float | None = None,
@@ -241,72 +251,138 @@ class StoreBase(EventEmitter):
                     raise
         return [spec["name"] for spec in missing]
 
-    def _find(self, query: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    def _user_indexed(self, operation: Callable[[Any], Any]) -> Any:
+        # ``operation(hint)`` with the per-user index hinted (the caller guards it);
+        # again without a hint when the collection has no such index (hint_missing).
+        try:
+            return operation(USER_HINT)
+        except OperationFailure as exc:
+            if not hint_missing(exc):
+                raise
+        return operation(None)
+
+    def _scan(
+        self,
+        query: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        *,
+        hint: Any = None,
+        batch_size: int = 1_000,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The documents ``query`` matches, a list of at most ``batch_size`` at a time.
+
+        One cursor, read through ``hint`` (an index the collection lacks is
+        dropped from the read); each batch is a bound operation of its own, so a
+        long read never runs under one ``timeout``, and only one batch is held.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError("batch_size must be a positive int")
         self._prepare()
-        sessions: dict[str, dict[str, Any]] = {}
-        with guarded(self._rules.timeout):
-            for doc in self._collection.find(query):
+        cursor = self._collection.find(query, projection, hint=hint, batch_size=batch_size)
+        try:
+            while True:
+                with guarded(self._rules.timeout):
+                    try:
+                        docs = cursor.to_list(batch_size)
+                    except OperationFailure as exc:
+                        if hint is None or not hint_missing(exc):
+                            raise
+                        cursor.close()
+                        cursor = self._collection.find(query, projection, batch_size=batch_size)
+                        hint = None
+                        docs = cursor.to_list(batch_size)
+                if not docs:
+                    return
+                yield docs
+        finally:
+            cursor.close()
+
+    def _sessions(
+        self, query: Mapping[str, Any], *, hint: Any = None, batch_size: int = 1_000
+    ) -> Iterator[tuple[str, StoredSession]]:
+        # (stored _id, session) for each readable document ``query`` matches (_scan).
+        for docs in self._scan(query, hint=hint, batch_size=batch_size):
+            for doc in docs:
                 loaded = self._rules.load(doc)
                 if loaded is not None:
-                    sessions[doc["_id"]] = loaded
+                    yield doc["_id"], loaded
+
+    def _find(self, query: Mapping[str, Any], *, hint: Any = None) -> dict[str, dict[str, Any]]:
+        # The sessions ``query`` matches, keyed by stored _id, read in bound batches.
+        sessions: dict[str, dict[str, Any]] = {}
+        for sid, session in self._sessions(query, hint=hint):
+            sessions[sid] = session
         return sessions
 
     def _remove_expired(self) -> int:
-        with guarded(self._rules.timeout):
-            return self._delete_many({"expires": {"$lte": _clock.now()}})
+        # auto_remove="interval": in batches, each bound by the store's timeout.
+        return self._total(self._delete_batches({"expires": {"$lte": _clock.now()}}))
+
+    @staticmethod
+    def _total(batches: Iterator[int]) -> int:
+        # Run batched work to its end; its last running total (0 when nothing matched).
+        total = 0
+        for so_far in batches:
+            total = so_far
+        return total
 
     # -- writes of many documents: their counts, acknowledged or not ----------------
     #
     # With w=0 the server answers nothing: these count the matching documents with a
     # read just before the write, and report that. The caller guards them.
 
-    def _update_many(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> int:
+    def _update_many(
+        self, query: Mapping[str, Any], update: Mapping[str, Any], *, hint: Any = None
+    ) -> int:
         """``update_many``; how many documents it changed (w=0: matched just before)."""
         if self._acknowledged:
-            result = self._collection.update_many(query, update)
+            result = self._collection.update_many(query, update, hint=hint)
             return result.modified_count
-        matched = self._collection.count_documents(query)
-        self._collection.update_many(query, update)
+        matched = self._collection.count_documents(query, **hint_option(hint))
+        self._collection.update_many(query, update, hint=hint)
         return matched
 
-    def _delete_many(self, query: Mapping[str, Any]) -> int:
+    def _delete_many(self, query: Mapping[str, Any], *, hint: Any = None) -> int:
         """``delete_many``; how many documents it deleted (w=0: matched just before)."""
         if self._acknowledged:
-            result = self._collection.delete_many(query)
+            result = self._collection.delete_many(query, hint=hint)
             return result.deleted_count
-        matched = self._collection.count_documents(query)
-        self._collection.delete_many(query)
+        matched = self._collection.count_documents(query, **hint_option(hint))
+        self._collection.delete_many(query, hint=hint)
         return matched
 
     def _delete_batches(
-        self, query: Mapping[str, Any], *, batch_size: int = 10_000
+        self,
+        query: Mapping[str, Any],
+        *,
+        batch_size: int = 10_000,
+        hint: Any = None,
+        update: Mapping[str, Any] | None = None,
     ) -> Iterator[int]:
         """Delete what ``query`` matches, ``batch_size`` at a time; yield the running total.
 
-        One scan reads the matching ids; each batch is deleted with ``query``
-        applied again (a session touched or flagged since is judged on its new
-        state), within the store's ``timeout``. With w=0 a batch counts the ids
-        it sent: the server does not say how many it deleted.
+        One scan (:meth:`_scan`, through ``hint``) reads the matching ids; each
+        batch is deleted, by the ``_id`` index, with ``query`` applied again (a
+        session touched or flagged since is judged on its new state), within the
+        store's ``timeout``. With ``update`` (the deletion flag) each batch is
+        updated with it instead; the total counts the documents it changed. With
+        w=0 a batch counts the ids it sent: the server does not say how many it
+        deleted.
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError("batch_size must be a positive int")
         timeout = self._rules.timeout
-        self._prepare()
-        cursor = self._collection.find(query, {"_id": 1}, batch_size=batch_size)
-        deleted = 0
-        try:
-            while True:
-                with guarded(timeout):
-                    ids = [doc["_id"] for doc in cursor.to_list(batch_size)]
-                    if not ids:
-                        return
-                    result = self._collection.delete_many(
-                        {"$and": [{"_id": {"$in": ids}}, dict(query)]}
-                    )
-                deleted += result.deleted_count if result.acknowledged else len(ids)
-                yield deleted
-        finally:
-            cursor.close()
+        done = 0
+        for docs in self._scan(query, {"_id": 1}, hint=hint, batch_size=batch_size):
+            ids = [doc["_id"] for doc in docs]
+            batch = {"$and": [{"_id": {"$in": ids}}, dict(query)]}
+            with guarded(timeout):
+                if update is None:
+                    result: Any = self._collection.delete_many(batch, hint=ID)
+                    count = result.deleted_count if result.acknowledged else len(ids)
+                else:
+                    result = self._collection.update_many(batch, update, hint=ID)
+                    count = result.modified_count if result.acknowledged else len(ids)
+            done += count
+            yield done
 
     def watch(
         self,

@@ -18,7 +18,10 @@ from mongosession._errors import (
     SessionIdCollision,
 )
 from mongosession.store.asynchronous.store import AsyncMongoStore
+from mongosession.store.devices import DeviceInfo, DeviceSession
+from mongosession.store.documents import StoredSession
 from mongosession.web.config import SessionConfig
+from mongosession.web.devices import request_device
 from mongosession.web.failures import Failure, failure_for
 from mongosession.web.rules import Plan, RequestState, is_secure
 from mongosession.web.session import Session
@@ -53,6 +56,7 @@ class AsyncExchange:
         secure_request: bool = False,
         session_class: type[Session[AsyncExchange]] = Session,
         request: Any = None,
+        device: DeviceInfo | None = None,
     ) -> None:
         self.store = store
         self.state = RequestState(
@@ -64,6 +68,9 @@ class AsyncExchange:
         #: All of this request's store calls together wait at most the store's
         #: ``request_timeout``.
         self.budget = store.request_budget()
+        #: The request's device, recorded with each write (``record_devices``), or None.
+        self.device = device
+        self._signed_in: Any = None  # the user the stored session was last written with
 
     @classmethod
     def for_request(
@@ -75,6 +82,7 @@ class AsyncExchange:
         https: bool,
         session_class: type[Session[AsyncExchange]] = Session,
         request: Any = None,
+        peer: Callable[[], str | None] | None = None,
     ) -> AsyncExchange:
         """The exchange of one request, reading what it needs through ``header``.
 
@@ -84,7 +92,10 @@ class AsyncExchange:
         configured ``header``), and ``x-forwarded-proto`` with ``proxy``.
         ``https`` is whether the request itself came over TLS. ``request`` is
         the adapter's request object (the ASGI middleware's: the scope), given
-        to the ``cookie`` function and to a ``genid`` that takes it.
+        to the ``cookie`` function and to a ``genid`` that takes it. ``peer()`` gives
+        the address the connection comes from, called and recorded (with the
+        ``User-Agent`` and, with ``proxy``, ``X-Forwarded-For``) only with
+        ``record_devices`` (:func:`~mongosession.web.devices.request_device`).
 
         Raises:
             ConfigurationError: the ``cookie`` function failed its checks
@@ -108,6 +119,7 @@ class AsyncExchange:
             secure_request=is_secure(config, https=https, forwarded_proto=forwarded),
             session_class=session_class,
             request=request,
+            device=request_device(config, header, peer),
         )
 
     async def load(self) -> Session[AsyncExchange]:
@@ -127,7 +139,22 @@ class AsyncExchange:
             self.session = state.new_session(self, now)
         else:
             self.session = state.loaded_session(sid, stored, self, now)
+            if self.device is not None and self.store.user_key is not None:
+                self._signed_in = self.store.user_of(stored)
         return self.session
+
+    def _with_device(self, data: StoredSession) -> StoredSession:
+        # The write carries the request's device (record_devices): recorded whole
+        # when it makes a new document or gives the session a new user (a login
+        # without regenerate()), else only its last activity.
+        device = self.device
+        if device is not None:
+            user = self.store.user_of(data) if self.store.user_key is not None else None
+            if user is not None and user != self._signed_in:
+                self._signed_in = user
+                device = DeviceInfo(device.user_agent, device.ip, sign_in=True)
+            data.device = device
+        return data
 
     def _current(self) -> Session[AsyncExchange]:
         if self.session is None:
@@ -169,7 +196,7 @@ class AsyncExchange:
                 self._renew(session, keep_data=False)
             else:
                 self._renew(session, keep_data=True)
-                data = state.stored_form(session)
+                data = self._with_device(state.stored_form(session))
                 live = await self._create(
                     session, lambda: self.store.regenerate(old, session.id, data)
                 )
@@ -224,6 +251,35 @@ class AsyncExchange:
         """Restart the cookie's lifetime from now (the store is touched at the end)."""
         self._current().cookie.reset_max_age(_clock.now())
 
+    async def devices(self) -> list[DeviceSession]:
+        """The sessions of this session's user, this one ``current`` (:meth:`AsyncMongoStore.devices_of`).
+
+        Empty when the session has no user.
+        """
+        session = self._current()
+        user = self.store.user_of(session)
+        if user is None:
+            return []
+        with self.budget.charged():
+            return await self.store.devices_of(user, current=session.id)
+
+    async def revoke_device(self, handle: str) -> bool:
+        """End the session ``handle`` names if it is this user's (:meth:`AsyncMongoStore.revoke_device`)."""
+        user = self.store.user_of(self._current())
+        if user is None:
+            return False
+        with self.budget.charged():
+            return await self.store.revoke_device(user, handle)
+
+    async def revoke_other_devices(self) -> int:
+        """End every other session of this session's user; how many ended."""
+        session = self._current()
+        user = self.store.user_of(session)
+        if user is None:
+            return 0
+        with self.budget.charged():
+            return await self.store.destroy_user(user, keep=session.id)
+
     async def _create(self, session: Session[AsyncExchange], insert: Callable[[], Any]) -> Any:
         # ``insert()`` stores the session under ``session.id``; a taken id (only
         # a broken genid collides) gets a new one.
@@ -238,7 +294,7 @@ class AsyncExchange:
 
     async def _write(self, session: Session[AsyncExchange], *, create: bool) -> bool:
         state = self.state
-        data = state.stored_form(session)
+        data = self._with_device(state.stored_form(session))
         if create:
             await self._create(session, lambda: self.store.create(session.id, data))
         elif not await self.store.save(session.id, data):
@@ -283,7 +339,9 @@ class AsyncExchange:
                         plan.set_cookie = False
                         plan.clear_cookie = True
                 elif plan.touch:
-                    await self.store.touch(session.id, state.touch_form(session))
+                    data = state.touch_form(session)
+                    data.device = self.device  # its last activity, with the touch only
+                    await self.store.touch(session.id, data)
         except MongoSessionError as exc:
             failure = self.failure(exc)
             if failure is None:
