@@ -78,17 +78,22 @@ def test_login_shows_the_user_and_keeps_the_count(demo: Demo) -> None:
         assert client.cookies["connect.sid"] != before
 
 
+HANDLES = re.compile(r'name="handle" value="([^"]+)"')
+THIS_DEVICE = re.compile(r'class="device current" data-handle="([^"]+)"')
+
+
 def test_my_sessions_lists_and_revokes(demo: Demo) -> None:
     with browser_client(demo) as laptop, browser_client(demo) as phone:
         laptop.post("/login", data={"user": "bob"})
         phone.post("/login", data={"user": "bob"})
-        page = laptop.get("/sessions")
+        page = laptop.get("/")
         assert 'id="count">2<' in page.text
-        phone_sid = re.findall(r'name="sid" value="([^"]+)"', page.text)
-        assert len(phone_sid) == 1
-        page = laptop.post("/revoke", data={"sid": phone_sid[0]})
+        phone_handle = HANDLES.findall(page.text)  # a Revoke form for the other one only
+        assert len(phone_handle) == 1
+        page = laptop.post("/revoke", data={"handle": phone_handle[0]})
         assert 'id="count">1<' in page.text
-        assert "Not logged in" in phone.get("/").text
+        assert "Signed out " in page.text  # the flash naming what was revoked
+        assert "Not signed in" in phone.get("/").text
         assert 'id="who">bob<' in laptop.get("/").text
 
 
@@ -97,9 +102,13 @@ def test_revoke_others_keeps_this_session(demo: Demo) -> None:
     try:
         for client in clients:
             client.post("/login", data={"user": "carol"})
+        assert 'id="revoke-others"' in clients[0].get("/").text
         page = clients[0].post("/revoke-others")
         assert 'id="count">1<' in page.text
-        assert all("Not logged in" in c.get("/").text for c in clients[1:])
+        assert "(2 sessions)" in page.text
+        # Nothing left to sign out: no button saying otherwise.
+        assert 'id="revoke-others"' not in page.text
+        assert all("Not signed in" in c.get("/").text for c in clients[1:])
     finally:
         for client in clients:
             client.close()
@@ -109,21 +118,31 @@ def test_another_users_session_cannot_be_revoked(demo: Demo) -> None:
     with browser_client(demo) as mallory, browser_client(demo) as victim:
         victim.post("/login", data={"user": "victim"})
         mallory.post("/login", data={"user": "mallory"})
-        victim_sid = re.findall(r'name="sid" value="([^"]+)"', victim.get("/sessions").text)
         own = victim.get("/").text
-        assert 'id="who">victim<' in own
-        sid = re.search(r"<code>([^<]+)…</code>", own)
-        assert sid is not None
-        assert not victim_sid  # the victim sees only this session (no revoke button)
-        mallory.post("/revoke", data={"sid": sid.group(1)})
+        assert not HANDLES.findall(own)  # the victim sees only this session: no Revoke
+        handle = THIS_DEVICE.search(own)
+        assert handle is not None
+        page = mallory.post("/revoke", data={"handle": handle.group(1)})
+        assert "That session had already ended." in page.text
         assert 'id="who">victim<' in victim.get("/").text
+
+
+def test_revoking_this_device_by_its_handle_signs_it_out(demo: Demo) -> None:
+    with browser_client(demo) as client:
+        client.post("/login", data={"user": "gina"})
+        handle = THIS_DEVICE.search(client.get("/").text)
+        assert handle is not None
+        before = client.cookies["connect.sid"]
+        page = client.post("/revoke", data={"handle": handle.group(1)})
+        assert "Not signed in" in page.text
+        assert client.cookies["connect.sid"] != before  # a sign-out: a new, anonymous session
 
 
 def test_logout_starts_a_fresh_session(demo: Demo) -> None:
     with browser_client(demo) as client:
         client.post("/login", data={"user": "dave"})
         page = client.post("/logout")
-        assert "Not logged in" in page.text
+        assert "Not signed in" in page.text
         assert visits(page) == 1
 
 
@@ -146,22 +165,21 @@ def test_the_demo_runs_its_own_mongodb_and_keeps_sessions_across_restarts(tmp_pa
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-
-@pytest.mark.browser
-@pytest.mark.skipif(
+#: Skips a browser test where Debian's chromium and chromium-driver are missing (never in CI).
+needs_chromium = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
-def test_a_real_browser_logs_in_counts_and_logs_out(demo: Demo, tmp_path: Path) -> None:
+
+
+def start_chromium(profile: Path, *, user_agent: str | None = None, size: str = "1280,900") -> Any:
+    """A headless Chromium of its own (profile folder, cookies), driven by chromedriver."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for flag in (
+    flags = [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -170,12 +188,27 @@ def test_a_real_browser_logs_in_counts_and_logs_out(demo: Demo, tmp_path: Path) 
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
+        "--hide-scrollbars",
+        f"--window-size={size}",
+        f"--user-data-dir={profile}",
+    ]
+    if user_agent:
+        flags.append(f"--user-agent={user_agent}")
+    for flag in flags:
         options.add_argument(flag)
-    driver: Any = webdriver.Chrome(
+    return webdriver.Chrome(
         options=options, service=Service(CHROMEDRIVER or "/usr/bin/chromedriver")
     )
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_a_real_browser_logs_in_counts_and_logs_out(demo: Demo, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = start_chromium(tmp_path / "profile")
     try:
         driver.get(demo.url + "/")
         assert driver.find_element(By.ID, "visits").text == "1"
@@ -197,7 +230,7 @@ def test_a_real_browser_logs_in_counts_and_logs_out(demo: Demo, tmp_path: Path) 
         WebDriverWait(driver, 10).until(
             expected_conditions.presence_of_element_located((By.ID, "user"))
         )
-        assert "Not logged in" in driver.find_element(By.ID, "status").text
+        assert "Not signed in" in driver.find_element(By.ID, "status").text
         assert driver.find_element(By.ID, "visits").text == "1"
         fresh = driver.get_cookie("connect.sid")
         assert fresh is not None

