@@ -6,6 +6,7 @@
     python -m bench --only http --connections 8,64 --duration 3 --rounds 3
     python -m bench --markdown out.md    # also write the tables as Markdown
     python -m bench --only scale --scale-sizes 10000,1000000   # operations at 1M sessions
+    python -m bench --only cache         # the near cache (its mongod: a single-node replica set)
 
 Starts its own ``mongod`` (the ``server`` extra) unless ``MONGODB_URI`` is set, and
 stops it at the end. Needs the ``bench`` extra for the HTTP section; stacks whose
@@ -36,10 +37,10 @@ from pymongo.errors import PyMongoError
 
 from mongosession.testing.localdb import LocalMongod, find_mongod, strip_db_path, with_db
 
-from . import middleware, profile, scale, store, web
+from . import cache, middleware, profile, scale, store, web
 from ._common import Section, markdown_report
 
-SECTIONS = ("store", "middleware", "profile", "http", "scale")
+SECTIONS = ("store", "middleware", "profile", "http", "scale", "cache")
 DB = "mongosession_bench"
 PACKAGES = (
     "mongosession",
@@ -61,14 +62,23 @@ NODE_PACKAGES = ("express", "express-session", "connect-mongo", "mongodb")
 
 
 @contextlib.contextmanager
-def database() -> Iterator[tuple[str, int | None]]:
-    """(URI without a database, PID of a local mongod or None) for the whole run."""
+def database(replica_set: bool = False) -> Iterator[tuple[str, int | None]]:
+    """(URI without a database, PID of a local mongod or None) for the whole run.
+
+    ``replica_set``: the local mongod is a single-node replica set (the near
+    cache's change stream needs one).
+    """
     external = os.environ.get("MONGODB_URI")
     if external:
         yield strip_db_path(external), None
         return
     root = Path(tempfile.mkdtemp(prefix="mongosession-bench-db-"))
-    server = LocalMongod(root / "db", log_path=root / "mongod.log", mongod_path=find_mongod())
+    server = LocalMongod(
+        root / "db",
+        log_path=root / "mongod.log",
+        mongod_path=find_mongod(),
+        repl_set="rs0" if replica_set else None,
+    )
     server.start()
     try:
         yield server.uri, server.pid
@@ -180,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         default=scale.USER_SESSIONS,
         help="scale: sessions of the heavy user (default: %(default)s; at most half a size)",
     )
+    parser.add_argument(
+        "--revokes",
+        type=int,
+        default=1000,
+        help="cache: sessions revoked for the revoke-to-refusal delay (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     workloads = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
     if set(workloads) - set(web.WORKLOADS):
@@ -190,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     started = time.monotonic()
     sections: list[Section] = []
-    with database() as (uri, mongod_pid):
+    with database(replica_set="cache" in chosen) as (uri, mongod_pid):
         env = environment(uri)
         print("\n".join(["mongosession benchmarks", *env, ""]), flush=True)
         db_uri = with_db(uri, DB)
@@ -217,6 +233,21 @@ def main(argv: list[str] | None = None) -> int:
                     user_sessions=args.scale_user_sessions,
                     ops=50 if args.quick else 300,
                     rounds=1 if args.quick else 3,
+                )
+            elif name == "cache":
+                section = cache.run(
+                    uri,
+                    mongod_pid=mongod_pid,
+                    connections=args.connections or ((8,) if args.quick else (8, 64)),
+                    warmup=0.0 if args.quick else args.warmup,
+                    duration=1.0 if args.quick else args.duration,
+                    rounds=1 if args.quick else args.rounds,
+                    background=100 if args.quick else args.background,
+                    revokes=20 if args.quick else args.revokes,
+                    faulted=5 if args.quick else 20,
+                    tool=args.tool,
+                    threads=args.threads,
+                    stacks=None if args.stacks is None else tuple(args.stacks.split(",")),
                 )
             else:
                 default_levels = (8,) if args.quick else web.DEFAULT_CONNECTIONS

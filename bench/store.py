@@ -133,6 +133,7 @@ class _Harness:
                 collection=COLLECTION,
                 codec=config[0],
                 encryption_keys=[ENCRYPTION_KEY] if config[1] else None,
+                touch_after=0,  # every touch writes, and writes what the raw calls write
             )
             for config in CONFIGS
         }

@@ -66,6 +66,8 @@ WRITES = ("insert", "update", "delete")
 TOUCH_AFTER = 86400
 MAX_AGE = 86400
 FLOOR = "floor"
+#: The near-cache stacks' ``max_staleness`` (seconds): the library's default.
+NEAR_CACHE = 0.5
 #: Sessions made per stack (by logging in) for each connection: requests in
 #: flight then carry different sessions, as on a site with many users.
 COOKIES_PER_CONNECTION = 4
@@ -110,6 +112,8 @@ class Stack:
     log_path: Path | None = None
     cookies: list[str] = field(default_factory=list)
     cookie_file: Path | None = None
+    #: A near-cache stack: needs a replica set, runs only when named (the cache section).
+    cached: bool = False
 
     @property
     def db(self) -> str:
@@ -178,6 +182,17 @@ def stacks() -> tuple[list[Stack], list[str]]:
                 "mongosession ASGI",
                 "connect-mongo",
                 [*uvicorn, "bench.apps.asgi_app:app"],
+            )
+        )
+        found.append(
+            Stack(
+                "asgi-cache",
+                f"mongosession + near cache ({NEAR_CACHE} s), Starlette on uvicorn",
+                "ASGI + near cache",
+                "connect-mongo",
+                [*uvicorn, "bench.apps.asgi_app:app"],
+                env={"BENCH_NEAR_CACHE": str(NEAR_CACHE)},
+                cached=True,
             )
         )
     else:
@@ -262,6 +277,17 @@ def stacks() -> tuple[list[Stack], list[str]]:
                     env={"BENCH_DJANGO_ENGINE": engine},
                 )
             )
+        found.append(
+            Stack(
+                "django-cache",
+                f"mongosession + near cache ({NEAR_CACHE} s), Django on gunicorn",
+                "Django + near cache",
+                "connect-mongo",
+                django_app,
+                env={"BENCH_DJANGO_ENGINE": "mongosession", "BENCH_NEAR_CACHE": str(NEAR_CACHE)},
+                cached=True,
+            )
+        )
     else:
         skipped.append("Django stacks: install Django")
     return found, skipped
@@ -708,6 +734,8 @@ def run(
     found, skipped = stacks()
     if only is not None:
         found = [stack for stack in found if stack.key in only]
+    else:  # the near-cache stacks need a replica set: the cache section names them
+        found = [stack for stack in found if not stack.cached]
     chosen, sentence = choose_tool(tool)
     section.notes.append(sentence)
     section.notes.extend(f"Left out: {reason}." for reason in skipped)
@@ -750,6 +778,7 @@ def run(
     if any(stack.key == FLOOR for stack in found) and len(found) > 1:
         section.tables.append(_ratio_table(found, workloads, levels, samples))
     section.targets.extend(_targets(found, workloads, levels[0], samples))
+    section.targets.extend(_cache_targets(found, workloads, levels, samples))
     return section
 
 
@@ -917,6 +946,39 @@ def _targets(
                 )
             )
     return targets
+
+
+#: (near-cache stack, peer, goal): the issue's read targets, in requests/s.
+CACHE_TARGETS = (("asgi-cache", "express", 2.0), ("django-cache", "django-cached-db", 1.0))
+
+
+def _cache_targets(
+    found: list[Stack],
+    workloads: Sequence[str],
+    levels: Sequence[int],
+    samples: dict[Key, list[Sample]],
+) -> list[Target]:
+    keys = {s.key for s in found}
+    labels = {s.key: s.short for s in found}
+    targets: list[Target] = []
+    for a, b, goal in CACHE_TARGETS:
+        if a not in keys or b not in keys or "read" not in workloads:
+            continue
+        for level in levels:
+            stats = paired(samples["read", level, a], samples["read", level, b], _rps)
+            targets.append(
+                Target(
+                    f"read, {level} connections: {labels[a]} ÷ {labels[b]}, req/s",
+                    ratio_cell(stats),
+                    f"≥ {goal:.1f}×",
+                    stats[0] >= goal,
+                )
+            )
+    return targets
+
+
+def _rps(sample: Sample) -> float:
+    return sample.rps
 
 
 def _server_us(sample: Sample) -> float:

@@ -16,7 +16,8 @@ the same collection and client, configured with ``touch_after=0``; the other
 routes use ``touch_after = BENCH_TOUCH_AFTER`` (a day by default).
 
 Configuration comes from the environment: ``BENCH_DB_URI`` (with the database),
-``BENCH_SECRET``, ``BENCH_MAX_AGE`` (seconds) and ``BENCH_TOUCH_AFTER`` (seconds).
+``BENCH_SECRET``, ``BENCH_MAX_AGE`` (seconds), ``BENCH_TOUCH_AFTER`` (seconds) and
+``BENCH_NEAR_CACHE`` (the near cache's ``max_staleness`` in seconds; unset: no cache).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SECRET = os.environ.get("BENCH_SECRET", "bench secret")
 MAX_AGE = float(os.environ.get("BENCH_MAX_AGE", "86400"))
 #: The ``touch_after`` of every route but ``/touch`` (which uses 0).
 TOUCH_AFTER = float(os.environ.get("BENCH_TOUCH_AFTER", "86400"))
+#: The near cache's ``max_staleness`` (seconds) for the mongosession stacks; unset: off.
+NEAR_CACHE = float(os.environ["BENCH_NEAR_CACHE"]) if os.environ.get("BENCH_NEAR_CACHE") else None
 
 
 def profile(user: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Two instances of ``SessionMiddleware`` on one store client: ``/touch`` goes to
 the one whose store has ``touch_after=0`` (every read moves the expiry), every
 other path to the one with ``touch_after = BENCH_TOUCH_AFTER`` (a read inside it
-sends one query and no write).
+sends one query and no write; none at all from the near cache, when
+``BENCH_NEAR_CACHE`` gives its ``max_staleness``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from mongosession import AsyncMongoStore
+from mongosession import AsyncMongoStore, NearCache
 from mongosession.asgi import Session, SessionMiddleware
 
-from . import MAX_AGE, SECRET, TOUCH_AFTER, URI, profile
+from . import MAX_AGE, NEAR_CACHE, SECRET, TOUCH_AFTER, URI, profile
 
 
 async def login(request: Request) -> PlainTextResponse:
@@ -59,7 +60,8 @@ def _app(store: AsyncMongoStore) -> Starlette:
     return app
 
 
-store = AsyncMongoStore(uri=URI, touch_after=TOUCH_AFTER)
+near = None if NEAR_CACHE is None else NearCache(max_staleness=NEAR_CACHE)
+store = AsyncMongoStore(uri=URI, touch_after=TOUCH_AFTER, near_cache=near)
 main = _app(store)
 touching = _app(AsyncMongoStore(client=store.client, touch_after=0))
 

@@ -32,7 +32,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from . import MAX_AGE, SECRET, URI, profile
+from mongosession import NearCache
+
+from . import MAX_AGE, NEAR_CACHE, SECRET, URI, profile
 
 ENGINE = os.environ.get("BENCH_DJANGO_ENGINE", "mongosession")
 ENGINES = {
@@ -110,7 +112,11 @@ settings.configure(
         else {}
     ),
     CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
-    MONGOSESSION={"uri": URI, "touch_after": 0},
+    MONGOSESSION={
+        "uri": URI,
+        "touch_after": 0,
+        **({} if NEAR_CACHE is None else {"near_cache": NearCache(max_staleness=NEAR_CACHE)}),
+    },
 )
 django.setup()
 

@@ -41,6 +41,7 @@ from mongosession.store.devices import DeviceInfo, DeviceSession
 from mongosession.store.documents import StoredSession
 from mongosession.store.events import SessionEvent
 from mongosession.store.merge import merge_changes
+from mongosession.store.nearcache import NearCache, NearCacheStats
 from mongosession.store.synchronous.store import MongoStore
 from mongosession.store.synchronous.watch import SessionEvents
 from mongosession.web.config import SessionConfig, SessionCookie, SessionOptions
@@ -67,6 +68,8 @@ __all__ = [
     "JsonCodec",
     "MongoSessionError",
     "MongoStore",
+    "NearCache",
+    "NearCacheStats",
     "ReservedKey",
     "Session",
     "SessionConfig",

@@ -329,7 +329,10 @@ def python_run(uri: str, collection: str, mode: Mode, ops: list[dict[str, Any]])
     results: list[dict[str, Any]] = []
     events: list[list[str]] = []
     try:
-        store = MongoStore(uri=uri, collection=collection, **mode.python())
+        # connect-mongo's touchAfter, 0 unless the mode sets it: mongosession's own
+        # default ("auto") writes less often (CONFORMANCE.md, the differential).
+        options = {"touch_after": mode.touch_after, **mode.python()}
+        store = MongoStore(uri=uri, collection=collection, **options)
     except Exception as exc:  # a mode mongosession cannot take: every op fails
         return {"results": [{"error": f"store: {exc!r}"} for _ in ops], "events": events}
     for event in EVENTS:

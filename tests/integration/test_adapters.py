@@ -258,13 +258,30 @@ class BehaviourSuite:
     def test_an_unmodified_request_touches_the_expiry(
         self, open_site: Open, command_log: CommandLog, db: Any
     ) -> None:
-        browser, _ = logged_in(open_site)
+        browser, _ = logged_in(open_site, touch_after=0)  # connect-mongo's default
         command_log.clear()
         assert browser.get("/whoami").text == "alice"
         (update,) = command_log.commands("update")
         change = update["updates"][0]["u"]["$set"]
         assert "expires" in change
         assert "session" not in change
+
+    def test_by_default_an_unmodified_session_is_touched_once_5_percent_of_its_life_passed(
+        self, open_site: Open, command_log: CommandLog, db: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        browser, _ = logged_in(open_site)  # touch_after="auto"
+        expires = db.sessions.find_one()["expires"]
+        command_log.clear()
+        assert [browser.get("/whoami").text for _ in range(3)] == ["alice"] * 3
+        assert command_log.writes == 0  # right after the login's write: nothing to move
+        _travel(monkeypatch, LIFETIME * 0.05 - 1)
+        assert browser.get("/whoami").text == "alice"
+        assert command_log.writes == 0
+        _travel(monkeypatch, LIFETIME * 0.05 + 1)
+        assert browser.get("/whoami").text == "alice"
+        (update,) = command_log.commands("update")
+        assert {"expires", "lastModified"} <= update["updates"][0]["u"]["$set"].keys()
+        assert db.sessions.find_one()["expires"] > expires
 
     def test_no_write_on_an_unmodified_request_within_touch_after(
         self, open_site: Open, command_log: CommandLog, db: Any, monkeypatch: pytest.MonkeyPatch

@@ -203,7 +203,7 @@ def test_the_session_persists_across_requests(web: Web) -> None:
 def test_an_unmodified_session_is_touched_not_rewritten(
     web: Web, db: Any, command_log: CommandLog
 ) -> None:
-    client = web()
+    client = web(store_options={"touch_after": 0})  # connect-mongo's default: every request
     client.get("/")
     before = db.sessions.find_one()
     command_log.clear()

@@ -37,7 +37,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
 
 
 def test_set_writes_the_document_connect_mongo_writes(kit: StoreKit, db: Any) -> None:
-    store = kit.store()
+    store = kit.store(touch_after=0)  # connect-mongo's default touchAfter
     data = session(user="alice", n=1)
     store.set(SID, data)
     doc = db.sessions.find_one({"_id": SID})
@@ -59,6 +59,21 @@ def test_ttl_sets_the_expiry_when_the_cookie_has_none(
 ) -> None:
     kit.store(ttl=90).set(SID, session())
     assert db.sessions.find_one()["expires"] == frozen[0] + timedelta(seconds=90)
+
+
+def test_by_default_a_write_records_its_time_for_touch_after(
+    kit: StoreKit, db: Any, frozen: list[datetime]
+) -> None:
+    store = kit.store(ttl=600)  # touch_after="auto": a window of 5% of 600 s
+    store.set(SID, session())
+    assert db.sessions.find_one()["lastModified"] == frozen[0]
+    loaded = store.get(SID)
+    frozen[0] += timedelta(seconds=29)
+    store.touch(SID, loaded)
+    assert db.sessions.find_one()["lastModified"] == frozen[0] - timedelta(seconds=29)
+    frozen[0] += timedelta(seconds=2)
+    store.touch(SID, loaded)
+    assert db.sessions.find_one()["lastModified"] == frozen[0]
 
 
 def test_touch_after_writes_last_modified(kit: StoreKit, db: Any, frozen: list[datetime]) -> None:

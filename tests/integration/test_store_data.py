@@ -54,7 +54,7 @@ def test_hostile_keys_survive_insert_then_update(kit: StoreKit, db: Any, codec: 
     assert store.get(SID) == {**data, "more": 1}
     doc = db.sessions.find_one()
     assert doc["_id"] == SID  # the session's own "_id" key never reaches the document's
-    assert set(doc) == {"_id", "session", "expires"}
+    assert set(doc) == {"_id", "session", "expires", "lastModified"}
 
 
 def test_bson_codec_stores_a_sub_document_with_escaped_keys(kit: StoreKit, db: Any) -> None:

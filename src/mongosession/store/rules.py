@@ -34,9 +34,18 @@ from mongosession.store.documents import (
     check_user,
     user_of,
 )
+from mongosession.store.nearcache import NearCache, near_cache_option
 from mongosession.store.updates import DocumentUpdates
 
 AutoRemove = Literal["native", "interval", "disabled"]
+
+#: ``touch_after="auto"`` (the default): an unmodified session is written again once
+#: it has used this share of its lifetime (the cookie's ``originalMaxAge``, else
+#: ``ttl``) since its last write, and at most this long after it. Its stored expiry
+#: then lags its true one by at most 5% of its lifetime, and a read inside the
+#: window sends no write (docs/options.md#touch_after).
+AUTO_TOUCH_SHARE = 0.05
+AUTO_TOUCH_CAP = 3600.0
 
 SessionLimitAction = Literal["evict_oldest", "refuse"]
 
@@ -53,7 +62,7 @@ class StoreRules(DocumentUpdates):
         *,
         collection: str,
         ttl: float,
-        touch_after: float,
+        touch_after: float | Literal["auto"],
         absolute_lifetime: float | None,
         auto_remove: AutoRemove,
         auto_remove_interval: float,
@@ -71,14 +80,21 @@ class StoreRules(DocumentUpdates):
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
         request_timeout: float | None = None,
+        near_cache: bool | NearCache | None = None,
     ) -> None:
         if not isinstance(collection, str) or not collection:
             raise ConfigurationError("collection must be a non-empty str")
         for name, value in (("ttl", ttl), ("auto_remove_interval", auto_remove_interval)):
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
-        if not isinstance(touch_after, (int, float)) or touch_after < 0:
-            raise ConfigurationError("touch_after must be zero or a positive number of seconds")
+        if touch_after != "auto" and (
+            not isinstance(touch_after, (int, float))
+            or isinstance(touch_after, bool)
+            or touch_after < 0
+        ):
+            raise ConfigurationError(
+                'touch_after must be "auto", zero or a positive number of seconds'
+            )
         if absolute_lifetime is not None and (
             not isinstance(absolute_lifetime, (int, float)) or absolute_lifetime <= 0
         ):
@@ -116,7 +132,10 @@ class StoreRules(DocumentUpdates):
             raise ConfigurationError('on_session_limit must be "evict_oldest" or "refuse"')
         self.collection = collection
         self.ttl = ttl
-        self.touch_after = touch_after
+        #: The longest an unmodified session goes without a write (0: every request).
+        self.touch_after: float = AUTO_TOUCH_CAP if touch_after == "auto" else touch_after
+        #: With "auto", the share of the session's lifetime the window also stays under.
+        self.touch_share = AUTO_TOUCH_SHARE if touch_after == "auto" else None
         self.absolute_lifetime = absolute_lifetime
         self.auto_remove = auto_remove
         self.auto_remove_interval = auto_remove_interval
@@ -150,6 +169,8 @@ class StoreRules(DocumentUpdates):
         self.rotating = len(self.id_keys) > 1
         self.max_sessions_per_user = max_sessions_per_user
         self.on_session_limit = on_session_limit
+        #: The near cache's options, or None when it is off (docs/near-cache.md).
+        self.near_cache = near_cache_option(near_cache)
 
     # -- ids ---------------------------------------------------------------
 
@@ -305,6 +326,9 @@ class StoreRules(DocumentUpdates):
         """
         if not self.touch_after:
             return True
+        window = self.touch_after
+        if self.touch_share is not None:
+            window = min(window, self.lifetime(session) * self.touch_share)
         if isinstance(session, StoredSession) or hasattr(session, "last_modified"):
             last = getattr(session, "last_modified", None)
         else:
@@ -313,7 +337,15 @@ class StoreRules(DocumentUpdates):
                 return True
             if last.tzinfo is None:
                 last = last.replace(tzinfo=timezone.utc)
-        return last is None or (now - last) >= timedelta(seconds=self.touch_after)
+        return last is None or (now - last) >= timedelta(seconds=window)
+
+    def lifetime(self, session: Mapping[str, Any]) -> float:
+        """Seconds an idle session lives: its cookie's ``originalMaxAge``, else ``ttl``."""
+        cookie = session.get("cookie")
+        max_age = cookie.get("originalMaxAge") if isinstance(cookie, Mapping) else None
+        if isinstance(max_age, (int, float)) and not isinstance(max_age, bool) and max_age > 0:
+            return float(max_age) / 1000
+        return float(self.ttl)
 
     # -- filters -----------------------------------------------------------
 

@@ -8,6 +8,7 @@ several secrets the first signs and each verifies (rotation).
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -49,6 +50,21 @@ def unsign(value: str, secrets: Sequence[str | bytes]) -> str | None:
     for secret in secrets:
         found |= hmac.compare_digest(signature(sid, secret).encode(), mac.encode())
     return sid if found else None
+
+
+#: Cookie values :func:`verified` remembers (with their secrets): about 1 MB at most.
+VERIFIED_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def verified(value: str, secrets: tuple[bytes, ...]) -> str | None:
+    """:func:`unsign`, remembered: a browser presents the same cookie on every request.
+
+    A hit needs the exact value verified before (with the same secrets), so it
+    tells nothing about any other value; a flood of made-up cookies only evicts
+    (least recently used first).
+    """
+    return unsign(value, secrets)
 
 
 def encode_component(value: str) -> str:

@@ -18,7 +18,7 @@ from mongosession import _clock
 from mongosession._ids import check_sid
 from mongosession.store.documents import StoredSession
 from mongosession.web.config import SessionConfig, SessionCookie, auto_same_site
-from mongosession.web.cookies import read_cookie, sign, unsign
+from mongosession.web.cookies import read_cookie, sign, verified
 from mongosession.web.session import Session, check_keys, session_fingerprint
 
 
@@ -100,7 +100,7 @@ class RequestState:
             raw = read_cookie(cookie_header, config.name) if cookie_header else None
         if not raw or len(raw) > 1024:
             return None
-        sid = unsign(raw, config.secrets)
+        sid = verified(raw, config.secrets)
         if sid is None:
             return None
         try:
@@ -253,13 +253,17 @@ class RequestState:
         return StoredSession(data, revision=self.revision, last_modified=self.last_modified)
 
     def touch_form(self, session: Session[Any]) -> StoredSession:
-        """What ``store.touch`` needs: the cookie's expiry and the last write.
+        """What ``store.touch`` needs: the cookie's expiry and lifetime, and the last write.
 
         The expiry stays a datetime, which the store takes as it is (BSON keeps
         milliseconds, as the JSON form does): formatting it for the store to parse
-        back would cost more than the rest of a touch.
+        back would cost more than the rest of a touch. The lifetime
+        (``originalMaxAge``) sizes ``touch_after="auto"``'s window.
         """
-        cookie = {"expires": session.cookie.expires}
+        cookie = {
+            "expires": session.cookie.expires,
+            "originalMaxAge": session.cookie.original_max_age,
+        }
         return StoredSession({"cookie": cookie}, last_modified=self.last_modified)
 
     def cookie_headers(self, session: Session[Any] | None, plan: Plan) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pymongo import AsyncMongoClient, ReadPreference
 from pymongo.asynchronous.collection import AsyncCollection
@@ -24,6 +24,7 @@ from mongosession._errors import (
     IndexPermissionError,
 )
 from mongosession.codecs.formats import Codec
+from mongosession.store.asynchronous.cache import AsyncCacheFollower
 from mongosession.store.asynchronous.watch import AsyncSessionEvents
 from mongosession.store.documents import CODEC_OPTIONS, StoredSession
 from mongosession.store.errors import INDEX_CONFLICT_CODES, RequestBudget, ServerCode, guarded
@@ -36,6 +37,7 @@ from mongosession.store.indexes import (
     hint_option,
     indexes_to_create,
 )
+from mongosession.store.nearcache import NearCache, NearCacheStats, SessionCache
 from mongosession.store.rules import (
     DEFAULT_MAX_SIZE,
     DEFAULT_TIMEOUT,
@@ -71,7 +73,7 @@ class AsyncStoreBase(EventEmitter):
         db_name: str | None = None,
         collection: str = "sessions",
         ttl: float = 14 * 24 * 3600,
-        touch_after: float = 0,
+        touch_after: float | Literal["auto"] = "auto",
         absolute_lifetime: float | None = None,
         auto_remove: AutoRemove = "native",
         auto_remove_interval: float = 600,
@@ -89,6 +91,7 @@ class AsyncStoreBase(EventEmitter):
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
         request_timeout: float | None = None,
+        near_cache: bool | NearCache | None = None,
     ) -> None:
         self._rules = rules = StoreRules(
             collection=collection,
@@ -111,6 +114,7 @@ class AsyncStoreBase(EventEmitter):
             max_sessions_per_user=max_sessions_per_user,
             on_session_limit=on_session_limit,
             request_timeout=request_timeout,
+            near_cache=near_cache,
         )
         if (uri is None) == (client is None):
             raise ConfigurationError("pass exactly one of uri= or client=")
@@ -150,6 +154,12 @@ class AsyncStoreBase(EventEmitter):
         self._ticker = None
         if auto_remove == "interval":
             self._ticker = AsyncTicker(auto_remove_interval, self._remove_expired)
+        # The near cache (docs/near-cache.md); reads of a hash_ids rotation bypass it.
+        self._near: SessionCache | None = None
+        self._follower: AsyncCacheFollower | None = None
+        if rules.near_cache is not None and not rules.rotating:
+            self._near = SessionCache(rules.near_cache)
+            self._follower = AsyncCacheFollower(self._collection, self._near, timeout=timeout)
 
     @property
     def client(self) -> AsyncMongoClient[Any]:
@@ -195,6 +205,8 @@ class AsyncStoreBase(EventEmitter):
                 await self.ensure_indexes()
             if self._ticker is not None:
                 self._ticker.start()
+            if self._follower is not None:
+                await self._follower.start()
             self._prepared = True
 
     async def ensure_indexes(self) -> None:
@@ -252,6 +264,47 @@ class AsyncStoreBase(EventEmitter):
                         raise IndexConflict(str(exc)) from exc
                     raise
         return [spec["name"] for spec in missing]
+
+    # -- the near cache (docs/near-cache.md) ---------------------------------------------
+
+    def near_cache_stats(self) -> NearCacheStats | None:
+        """What the near cache did so far, or None when ``near_cache`` is off."""
+        return None if self._near is None else self._near.stats()
+
+    async def _find_by_id(self, storage_id: str) -> dict[str, Any] | None:
+        """The document ``storage_id``, by _id alone (the server's fast path); not checked.
+
+        With the near cache, from it when it holds the document and serves; else
+        read, and kept unless a change to it overtook the read.
+        """
+        near = self._near
+        if near is None:
+            with guarded(self._rules.timeout):
+                return await self._collection.find_one({"_id": storage_id})
+        doc = near.lookup(storage_id)
+        if doc is not None:
+            return doc
+        follower = self._follower
+        if follower is not None and not follower.running:  # stopped, or a child after fork
+            await follower.start()
+        fill = near.begin(storage_id)
+        doc = None
+        try:
+            with guarded(self._rules.timeout):
+                doc = await self._collection.find_one({"_id": storage_id})
+        finally:
+            near.finish(fill, doc)
+        return doc
+
+    def _near_drop(self, storage_id: str | None = None) -> None:
+        # After this process wrote ``storage_id`` (every session: None): its cached
+        # copy goes now, not when the change stream reports the write.
+        near = self._near
+        if near is not None:
+            if storage_id is None:
+                near.drop_all()
+            else:
+                near.drop(storage_id)
 
     async def _user_indexed(self, operation: Callable[[Any], Any]) -> Any:
         # ``operation(hint)`` with the per-user index hinted (the caller guards it);
@@ -339,21 +392,27 @@ class AsyncStoreBase(EventEmitter):
         self, query: Mapping[str, Any], update: Mapping[str, Any], *, hint: Any = None
     ) -> int:
         """``update_many``; how many documents it changed (w=0: matched just before)."""
-        if self._acknowledged:
-            result = await self._collection.update_many(query, update, hint=hint)
-            return result.modified_count
-        matched = await self._collection.count_documents(query, **hint_option(hint))
-        await self._collection.update_many(query, update, hint=hint)
-        return matched
+        try:
+            if self._acknowledged:
+                result = await self._collection.update_many(query, update, hint=hint)
+                return result.modified_count
+            matched = await self._collection.count_documents(query, **hint_option(hint))
+            await self._collection.update_many(query, update, hint=hint)
+            return matched
+        finally:
+            self._near_drop()
 
     async def _delete_many(self, query: Mapping[str, Any], *, hint: Any = None) -> int:
         """``delete_many``; how many documents it deleted (w=0: matched just before)."""
-        if self._acknowledged:
-            result = await self._collection.delete_many(query, hint=hint)
-            return result.deleted_count
-        matched = await self._collection.count_documents(query, **hint_option(hint))
-        await self._collection.delete_many(query, hint=hint)
-        return matched
+        try:
+            if self._acknowledged:
+                result = await self._collection.delete_many(query, hint=hint)
+                return result.deleted_count
+            matched = await self._collection.count_documents(query, **hint_option(hint))
+            await self._collection.delete_many(query, hint=hint)
+            return matched
+        finally:
+            self._near_drop()
 
     async def _delete_batches(
         self,
@@ -385,6 +444,8 @@ class AsyncStoreBase(EventEmitter):
                 else:
                     result = await self._collection.update_many(batch, update, hint=ID)
                     count = result.modified_count if result.acknowledged else len(ids)
+            for storage_id in ids if self._near is not None else ():
+                self._near_drop(storage_id)
             done += count
             yield done
 
@@ -422,8 +483,10 @@ class AsyncStoreBase(EventEmitter):
         )
 
     async def close(self) -> None:
-        """Stop the sweeper and close the client if the store made it."""
+        """Stop the sweeper and the near cache; close the client if the store made it."""
         if self._ticker is not None:
             await self._ticker.stop()
+        if self._follower is not None:
+            await self._follower.stop()
         if self._owns_client:
             await self._client.close()

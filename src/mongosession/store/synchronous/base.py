@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pymongo import MongoClient, ReadPreference
 from pymongo.errors import ConfigurationError as DriverConfigurationError
@@ -37,6 +37,7 @@ from mongosession.store.indexes import (
     hint_option,
     indexes_to_create,
 )
+from mongosession.store.nearcache import NearCache, NearCacheStats, SessionCache
 from mongosession.store.rules import (
     DEFAULT_MAX_SIZE,
     DEFAULT_TIMEOUT,
@@ -45,6 +46,7 @@ from mongosession.store.rules import (
     StoreRules,
 )
 from mongosession.store.sweeper import ThreadTicker
+from mongosession.store.synchronous.cache import CacheFollower
 from mongosession.store.synchronous.watch import SessionEvents
 
 _UNSET: Any = object()
@@ -73,7 +75,7 @@ class StoreBase(EventEmitter):
         db_name: str | None = None,
         collection: str = "sessions",
         ttl: float = 14 * 24 * 3600,
-        touch_after: float = 0,
+        touch_after: float | Literal["auto"] = "auto",
         absolute_lifetime: float | None = None,
         auto_remove: AutoRemove = "native",
         auto_remove_interval: float = 600,
@@ -91,6 +93,7 @@ class StoreBase(EventEmitter):
         max_sessions_per_user: int | None = None,
         on_session_limit: SessionLimitAction = "evict_oldest",
         request_timeout: float | None = None,
+        near_cache: bool | NearCache | None = None,
     ) -> None:
         self._rules = rules = StoreRules(
             collection=collection,
@@ -113,6 +116,7 @@ class StoreBase(EventEmitter):
             max_sessions_per_user=max_sessions_per_user,
             on_session_limit=on_session_limit,
             request_timeout=request_timeout,
+            near_cache=near_cache,
         )
         if (uri is None) == (client is None):
             raise ConfigurationError("pass exactly one of uri= or client=")
@@ -150,6 +154,12 @@ class StoreBase(EventEmitter):
         self._ticker = None
         if auto_remove == "interval":
             self._ticker = ThreadTicker(auto_remove_interval, self._remove_expired)
+        # The near cache (docs/near-cache.md); reads of a hash_ids rotation bypass it.
+        self._near: SessionCache | None = None
+        self._follower: CacheFollower | None = None
+        if rules.near_cache is not None and not rules.rotating:
+            self._near = SessionCache(rules.near_cache)
+            self._follower = CacheFollower(self._collection, self._near, timeout=timeout)
 
     @property
     def client(self) -> MongoClient[Any]:
@@ -195,6 +205,8 @@ class StoreBase(EventEmitter):
                 self.ensure_indexes()
             if self._ticker is not None:
                 self._ticker.start()
+            if self._follower is not None:
+                self._follower.start()
             self._prepared = True
 
     def ensure_indexes(self) -> None:
@@ -250,6 +262,47 @@ class StoreBase(EventEmitter):
                         raise IndexConflict(str(exc)) from exc
                     raise
         return [spec["name"] for spec in missing]
+
+    # -- the near cache (docs/near-cache.md) ---------------------------------------------
+
+    def near_cache_stats(self) -> NearCacheStats | None:
+        """What the near cache did so far, or None when ``near_cache`` is off."""
+        return None if self._near is None else self._near.stats()
+
+    def _find_by_id(self, storage_id: str) -> dict[str, Any] | None:
+        """The document ``storage_id``, by _id alone (the server's fast path); not checked.
+
+        With the near cache, from it when it holds the document and serves; else
+        read, and kept unless a change to it overtook the read.
+        """
+        near = self._near
+        if near is None:
+            with guarded(self._rules.timeout):
+                return self._collection.find_one({"_id": storage_id})
+        doc = near.lookup(storage_id)
+        if doc is not None:
+            return doc
+        follower = self._follower
+        if follower is not None and not follower.running:  # stopped, or a child after fork
+            follower.start()
+        fill = near.begin(storage_id)
+        doc = None
+        try:
+            with guarded(self._rules.timeout):
+                doc = self._collection.find_one({"_id": storage_id})
+        finally:
+            near.finish(fill, doc)
+        return doc
+
+    def _near_drop(self, storage_id: str | None = None) -> None:
+        # After this process wrote ``storage_id`` (every session: None): its cached
+        # copy goes now, not when the change stream reports the write.
+        near = self._near
+        if near is not None:
+            if storage_id is None:
+                near.drop_all()
+            else:
+                near.drop(storage_id)
 
     def _user_indexed(self, operation: Callable[[Any], Any]) -> Any:
         # ``operation(hint)`` with the per-user index hinted (the caller guards it);
@@ -335,21 +388,27 @@ class StoreBase(EventEmitter):
         self, query: Mapping[str, Any], update: Mapping[str, Any], *, hint: Any = None
     ) -> int:
         """``update_many``; how many documents it changed (w=0: matched just before)."""
-        if self._acknowledged:
-            result = self._collection.update_many(query, update, hint=hint)
-            return result.modified_count
-        matched = self._collection.count_documents(query, **hint_option(hint))
-        self._collection.update_many(query, update, hint=hint)
-        return matched
+        try:
+            if self._acknowledged:
+                result = self._collection.update_many(query, update, hint=hint)
+                return result.modified_count
+            matched = self._collection.count_documents(query, **hint_option(hint))
+            self._collection.update_many(query, update, hint=hint)
+            return matched
+        finally:
+            self._near_drop()
 
     def _delete_many(self, query: Mapping[str, Any], *, hint: Any = None) -> int:
         """``delete_many``; how many documents it deleted (w=0: matched just before)."""
-        if self._acknowledged:
-            result = self._collection.delete_many(query, hint=hint)
-            return result.deleted_count
-        matched = self._collection.count_documents(query, **hint_option(hint))
-        self._collection.delete_many(query, hint=hint)
-        return matched
+        try:
+            if self._acknowledged:
+                result = self._collection.delete_many(query, hint=hint)
+                return result.deleted_count
+            matched = self._collection.count_documents(query, **hint_option(hint))
+            self._collection.delete_many(query, hint=hint)
+            return matched
+        finally:
+            self._near_drop()
 
     def _delete_batches(
         self,
@@ -381,6 +440,8 @@ class StoreBase(EventEmitter):
                 else:
                     result = self._collection.update_many(batch, update, hint=ID)
                     count = result.modified_count if result.acknowledged else len(ids)
+            for storage_id in ids if self._near is not None else ():
+                self._near_drop(storage_id)
             done += count
             yield done
 
@@ -418,8 +479,10 @@ class StoreBase(EventEmitter):
         )
 
     def close(self) -> None:
-        """Stop the sweeper and close the client if the store made it."""
+        """Stop the sweeper and the near cache; close the client if the store made it."""
         if self._ticker is not None:
             self._ticker.stop()
+        if self._follower is not None:
+            self._follower.stop()
         if self._owns_client:
             self._client.close()

@@ -61,13 +61,8 @@ class MongoStore(DeviceSessions, StoreAdmin):
         # The id is checked (storage_id[s]) before any I/O.
         candidates = rules.storage_ids(sid) if rules.rotating else (rules.storage_id(sid),)
         self._prepare()
-        if rules.rotating:
-            doc = self._find_rotated(candidates)
-        else:
-            storage_id = candidates[0]
-            with guarded(rules.timeout):
-                # By _id alone (the server's fast path); liveness is checked here.
-                doc = self._collection.find_one({"_id": storage_id})
+        # By _id alone (the server's fast path), or from the near cache; liveness is checked here.
+        doc = self._find_rotated(candidates) if rules.rotating else self._find_by_id(candidates[0])
         if doc is None:
             return None
         if not rules.is_live(doc, _clock.now()):
@@ -113,6 +108,7 @@ class MongoStore(DeviceSessions, StoreAdmin):
                 if not result.matched_count:
                     log.info("not re-creating deleted session %s", sid_digest(sid))
                     return
+        self._near_drop(storage_id)
         self._apply_session_limit(storage_id, user, created=created)
         remember(session, rules, now, stored, storage_id)
         self._emit("create" if created else "update", sid)
@@ -142,6 +138,7 @@ class MongoStore(DeviceSessions, StoreAdmin):
                 self._collection.insert_one(document)
             except DuplicateKeyError:
                 raise SessionIdCollision("session id exists already") from None
+        self._near_drop(storage_id)
         self._apply_session_limit(storage_id, user, created=True)
         remember(session, rules, now, stored, storage_id)
         self._emit("create", sid)
@@ -201,6 +198,7 @@ class MongoStore(DeviceSessions, StoreAdmin):
             revision = current.revision
         else:
             raise SessionConflict([])
+        self._near_drop(storage_id)
         self._apply_session_limit(storage_id, user, created=False, written=stored, before=revision)
         if isinstance(session, StoredSession) and data is not session:
             session.clear()
@@ -233,6 +231,7 @@ class MongoStore(DeviceSessions, StoreAdmin):
             result = self._collection.update_one(
                 rules.live_filter(now, _id=storage_id), update, hint=ID
             )
+        self._near_drop(storage_id)
         if not result.acknowledged or result.matched_count:
             remember(session, rules, now)
             self._emit("touch", sid)
@@ -287,6 +286,7 @@ class MongoStore(DeviceSessions, StoreAdmin):
                 )
             else:
                 doc = self._collection.find_one_and_delete({"_id": storage_id}, projection=LIVENESS)
+        self._near_drop(storage_id)
         return doc is not None and rules.is_live(doc, _clock.now())
 
     def _where(self, sid: str, session: Mapping[str, Any]) -> str:
