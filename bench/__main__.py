@@ -206,7 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     started = time.monotonic()
     sections: list[Section] = []
-    with database(replica_set="cache" in chosen) as (uri, mongod_pid):
+    with contextlib.ExitStack() as servers:
+        started_servers: dict[bool, tuple[str, int | None]] = {}
+
+        def server(replica_set: bool) -> tuple[str, int | None]:
+            # A standalone mongod for every section but the near cache's, whose change
+            # stream needs a replica set: there (w:majority by default) every write
+            # waits for the journal, which would change the other sections' figures.
+            if replica_set not in started_servers:
+                started_servers[replica_set] = servers.enter_context(database(replica_set))
+            return started_servers[replica_set]
+
+        uri, mongod_pid = server(chosen == ["cache"])
         env = environment(uri)
         print("\n".join(["mongosession benchmarks", *env, ""]), flush=True)
         db_uri = with_db(uri, DB)
@@ -235,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                     rounds=1 if args.quick else 3,
                 )
             elif name == "cache":
+                cache_uri, cache_pid = server(True)
                 section = cache.run(
-                    uri,
-                    mongod_pid=mongod_pid,
+                    cache_uri,
+                    mongod_pid=cache_pid,
                     connections=args.connections or ((8,) if args.quick else (8, 64)),
                     warmup=0.0 if args.quick else args.warmup,
                     duration=1.0 if args.quick else args.duration,

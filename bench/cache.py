@@ -90,7 +90,8 @@ def run(
     )
     section.tables.extend(reads.tables)
     section.notes.extend(reads.notes)
-    section.targets.extend(reads.targets)
+    # Only the near cache's: the plain stacks' ratios are the HTTP section's targets.
+    section.targets.extend(t for t in reads.targets if "near cache" in t.name)
     delays = Table(
         f"Revoke to refusal across processes (near cache, max_staleness {web.NEAR_CACHE} s)",
         ["stream", "revokes", "p50 ms", "p99 ms", "max ms", "cached reads: finds per read"],

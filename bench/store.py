@@ -94,11 +94,22 @@ def _raw_calls(raw: Any, sid: str, session: dict[str, Any]) -> dict[str, Callabl
     }
 
 
+def _moved(session: dict[str, Any]) -> dict[str, Any]:
+    """``session`` with its cookie's expiry moved to now + a day, as a request moves it.
+
+    The raw calls write a new ``expires`` each time; so must the store's, or its
+    writes would change nothing (no oplog entry, no journal wait on a replica set).
+    """
+    expires = datetime.now(timezone.utc) + timedelta(days=1)
+    session["cookie"]["expires"] = expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return session
+
+
 def _store_calls(store: Any, sid: str, session: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     return {
         "get": lambda: store.get(sid),
-        "set": lambda: store.set(sid, session),
-        "touch": lambda: store.touch(sid, session),
+        "set": lambda: store.set(sid, _moved(session)),
+        "touch": lambda: store.touch(sid, _moved(session)),
     }
 
 
