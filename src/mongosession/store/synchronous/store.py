@@ -250,10 +250,8 @@ class MongoStore(DeviceSessions, StoreAdmin):
 
     def _end(self, sid: str) -> str | None:
         # Delete (or flag) ``sid`` in one command that also returns what it was:
-        # its stored _id when it was live, else None. In a hash_ids rotation, under
-        # every key, the older keys' ids first: a session being moved to the new
-        # key by a login (regenerate inserts the new id, then ends this one) is
-        # then ended wherever the move stands.
+        # its stored _id when it was live, else None. In a hash_ids rotation the
+        # session lives under one key's id, whichever: each is ended.
         candidates = self._rules.storage_ids(sid)  # checks the id before any I/O
         self._prepare()
         ended = None
