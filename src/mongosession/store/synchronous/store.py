@@ -84,9 +84,8 @@ class MongoStore(DeviceSessions, StoreAdmin):
             SessionEncodingError: a value the codec cannot hold.
         """
         rules = self._rules
-        rules.storage_id(sid)  # a malformed id is refused before any I/O
+        storage_id = self._where(sid, session)  # checks the id before any I/O
         self._prepare()
-        storage_id = self._where(sid, session)
         stored = rules.encode(session, storage_id)
         now = _clock.now()
         query = rules.set_filter(storage_id)
@@ -166,9 +165,8 @@ class MongoStore(DeviceSessions, StoreAdmin):
             revision = session.revision if isinstance(session, StoredSession) else None
         base = None
         data: Mapping[str, Any] = session
-        rules.storage_id(sid)  # a malformed id is refused before any I/O
+        storage_id = self._where(sid, session)  # checks the id before any I/O
         self._prepare()
-        storage_id = self._where(sid, session)
         user = rules.gained_user(session, revision, storage_id)
         self._check_session_limit(storage_id, user)
         for _attempt in range(MERGE_ATTEMPTS):
@@ -289,9 +287,9 @@ class MongoStore(DeviceSessions, StoreAdmin):
 
     def _where(self, sid: str, session: Mapping[str, Any]) -> str:
         # The _id a write of an existing session ``sid`` goes to: the one it was
-        # read from. Outside a hash_ids rotation that is the only one; in one, a
-        # session made under an older key stays under it until it ends, so a
-        # session not read by get() here is looked up.
+        # read from. Outside a hash_ids rotation that is the only one (no I/O); in
+        # one, a session made under an older key stays under it until it ends, so
+        # a session not read by get() here is looked up. The id is checked first.
         rules = self._rules
         if not rules.rotating:
             return rules.storage_id(sid)
