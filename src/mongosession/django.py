@@ -29,6 +29,7 @@ sessions (``user_key`` names the user: ``"_auth_user_id"`` with Django's auth).
 from __future__ import annotations
 
 # ruff: noqa: E402
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ from django.contrib.sessions.backends.base import (
 )
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -437,6 +439,28 @@ def _user_in(data: Mapping[str, Any]) -> Any:
     return user_of(data, tuple(key.split("."))) if isinstance(key, str) and key else None
 
 
+@functools.lru_cache(maxsize=1)
+def _device_settings() -> tuple[RecordIp, bool] | None:
+    # (MONGOSESSION_RECORD_IP, MONGOSESSION_PROXY), or None unless recording: read
+    # once, not per request (an unset setting costs Django's lazy settings an
+    # AttributeError each time); override_settings clears it (setting_changed).
+    if not getattr(settings, "MONGOSESSION_RECORD_DEVICES", False):
+        return None
+    record: RecordIp = getattr(settings, "MONGOSESSION_RECORD_IP", "full")
+    if record not in ("full", "truncated", "none"):
+        raise ImproperlyConfigured('MONGOSESSION_RECORD_IP must be "full", "truncated" or "none"')
+    return record, bool(getattr(settings, "MONGOSESSION_PROXY", False))
+
+
+def _forget_device_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in _DEVICE_SETTINGS:
+        _device_settings.cache_clear()
+
+
+_DEVICE_SETTINGS = ("MONGOSESSION_RECORD_DEVICES", "MONGOSESSION_RECORD_IP", "MONGOSESSION_PROXY")
+setting_changed.connect(_forget_device_settings)
+
+
 def request_device(request: HttpRequest) -> DeviceInfo | None:
     """The request's device to record, or None unless ``MONGOSESSION_RECORD_DEVICES``.
 
@@ -448,12 +472,10 @@ def request_device(request: HttpRequest) -> DeviceInfo | None:
     Raises:
         ImproperlyConfigured: ``MONGOSESSION_RECORD_IP`` is none of those.
     """
-    if not getattr(settings, "MONGOSESSION_RECORD_DEVICES", False):
+    recording = _device_settings()
+    if recording is None:
         return None
-    record: RecordIp = getattr(settings, "MONGOSESSION_RECORD_IP", "full")
-    if record not in ("full", "truncated", "none"):
-        raise ImproperlyConfigured('MONGOSESSION_RECORD_IP must be "full", "truncated" or "none"')
-    proxy = bool(getattr(settings, "MONGOSESSION_PROXY", False))
+    record, proxy = recording
     meta = request.META
     forwarded = meta.get("HTTP_X_FORWARDED_FOR") if proxy else None
     ip = client_ip(meta.get("REMOTE_ADDR"), forwarded, proxy=proxy, record=record)

@@ -22,10 +22,11 @@ configure_django()
 from django.contrib.sessions.backends.base import CreateError, UpdateError  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from mongosession.django import SessionStore, aclose_stores  # noqa: E402
+from mongosession.django import SessionStore, aclose_stores, request_device  # noqa: E402
+from mongosession.store.devices import DeviceInfo  # noqa: E402
 
 AGE = 120
 
@@ -282,3 +283,20 @@ def test_the_example_under_gunicorn_and_clearsessions(
         timeout=60,
     )
     assert [d["_id"] for d in db.sessions.find()] == ["livelive" * 4]
+
+
+def test_the_device_settings_are_read_once_and_follow_override_settings() -> None:
+    # request_device() keeps the three settings between requests (an unset one costs
+    # Django's lazy settings an exception per read); a change must still be seen.
+    request = RequestFactory().get("/", HTTP_USER_AGENT="UA/1", REMOTE_ADDR="203.0.113.9")
+    assert request_device(request) is None
+    with override_settings(MONGOSESSION_RECORD_DEVICES=True, MONGOSESSION_RECORD_IP="truncated"):
+        assert request_device(request) == DeviceInfo("UA/1", "203.0.113.0")
+        with override_settings(MONGOSESSION_RECORD_IP="none"):
+            assert request_device(request) == DeviceInfo("UA/1", None)
+    assert request_device(request) is None
+    with (
+        override_settings(MONGOSESSION_RECORD_DEVICES=True, MONGOSESSION_RECORD_IP="bogus"),
+        pytest.raises(ImproperlyConfigured, match="MONGOSESSION_RECORD_IP"),
+    ):
+        request_device(request)
