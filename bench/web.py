@@ -516,9 +516,10 @@ def run_wrk(
 def in_flight(sent: int, completed: int, connections: int) -> int:
     """Requests ``wrk`` left in flight when it stopped: at most one per connection.
 
-    A connection sends its next request as soon as a response arrives, so each has
-    one outstanding when the run ends; the script's count of ``request()`` calls bounds
-    it (wrk also prepares one request per thread that it never writes).
+    A connection sends its next request as soon as a response arrives, so each has at
+    most one outstanding when the run ends (none if its last response came in as wrk
+    stopped). The script's count of the requests written tells them apart: it counts
+    ``request()`` calls, less the one wrk makes before the run to check the request.
     """
     return max(0, min(connections, sent - completed))
 

@@ -11,7 +11,7 @@
 -- different sessions (concurrent writes to one session would measure conflict
 -- handling, not a session store). Requests are formatted once, in init().
 -- done() prints one machine-readable line for bench/web.py, with `sent`: the requests
--- prepared, which bounds those still in flight when wrk stops (wrk counts completed
+-- written, which bounds those still in flight when wrk stops (wrk counts completed
 -- responses only; the server serves the others too, inside the measured window).
 
 local threads = {}
@@ -67,6 +67,10 @@ function done(summary, latency, requests)
    for _, thread in ipairs(threads) do
       written = written + (thread:get("sent") or 0)
    end
+   -- Before any connection opens, wrk calls request() once on the first thread's state to
+   -- check that the request parses (script_verify_request in wrk's main); that call
+   -- sent nothing.
+   written = math.max(0, written - 1)
    io.write(string.format(
       "bench-wrk-result requests=%d sent=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
       summary.requests, written, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
