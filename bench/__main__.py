@@ -37,10 +37,10 @@ from pymongo.errors import PyMongoError
 
 from mongosession.testing.localdb import LocalMongod, find_mongod, strip_db_path, with_db
 
-from . import cache, middleware, profile, scale, store, web
+from . import cache, middleware, pool, profile, scale, store, web
 from ._common import Section, markdown_report
 
-SECTIONS = ("store", "middleware", "profile", "http", "scale", "cache")
+SECTIONS = ("store", "middleware", "profile", "pool", "http", "scale", "cache")
 DB = "mongosession_bench"
 PACKAGES = (
     "mongosession",
@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             elif name == "profile":
                 section = profile.run(db_uri, requests=100 if args.quick else 1500)
+            elif name == "pool":
+                section = pool.run(
+                    db_uri, ops=640 if args.quick else 12_800, batches=2 if args.quick else 4
+                )
             elif name == "scale":
                 section = scale.run(
                     db_uri,

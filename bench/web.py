@@ -68,6 +68,9 @@ MAX_AGE = 86400
 FLOOR = "floor"
 #: The near-cache stacks' ``max_staleness`` (seconds): the library's default.
 NEAR_CACHE = 0.5
+#: ``minPoolSize`` of the ``asgi-pool`` stack: the most connections the harness opens
+#: (docs/deployment.md: PyMongo's asyncio pool grows slowly under a per-operation timeout).
+MIN_POOL = 64
 #: Sessions made per stack (by logging in) for each connection: requests in
 #: flight then carry different sessions, as on a site with many users.
 COOKIES_PER_CONNECTION = 4
@@ -182,6 +185,16 @@ def stacks() -> tuple[list[Stack], list[str]]:
                 "mongosession ASGI",
                 "connect-mongo",
                 [*uvicorn, "bench.apps.asgi_app:app"],
+            )
+        )
+        found.append(
+            Stack(
+                "asgi-pool",
+                f"mongosession, Starlette on uvicorn, minPoolSize={MIN_POOL}",
+                "ASGI, minPoolSize",
+                "connect-mongo",
+                [*uvicorn, "bench.apps.asgi_app:app"],
+                env={"BENCH_MIN_POOL": str(MIN_POOL)},
             )
         )
         found.append(

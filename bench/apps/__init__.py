@@ -17,7 +17,10 @@ routes use ``touch_after = BENCH_TOUCH_AFTER`` (a day by default).
 
 Configuration comes from the environment: ``BENCH_DB_URI`` (with the database),
 ``BENCH_SECRET``, ``BENCH_MAX_AGE`` (seconds), ``BENCH_TOUCH_AFTER`` (seconds) and
-``BENCH_NEAR_CACHE`` (the near cache's ``max_staleness`` in seconds; unset: no cache).
+``BENCH_NEAR_CACHE`` (the near cache's ``max_staleness`` in seconds; unset: no cache)
+and ``BENCH_MIN_POOL`` (the PyMongo client's ``minPoolSize`` for the mongosession ASGI
+app, as docs/deployment.md advises for asyncio servers under many concurrent requests;
+unset: PyMongo's default, 0).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ MAX_AGE = float(os.environ.get("BENCH_MAX_AGE", "86400"))
 TOUCH_AFTER = float(os.environ.get("BENCH_TOUCH_AFTER", "86400"))
 #: The near cache's ``max_staleness`` (seconds) for the mongosession stacks; unset: off.
 NEAR_CACHE = float(os.environ["BENCH_NEAR_CACHE"]) if os.environ.get("BENCH_NEAR_CACHE") else None
+#: ``minPoolSize`` of the mongosession ASGI app's client; 0: PyMongo's default.
+MIN_POOL = int(os.environ.get("BENCH_MIN_POOL") or 0)
 
 
 def profile(user: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from mongosession import AsyncMongoStore, NearCache
 from mongosession.asgi import Session, SessionMiddleware
 
-from . import MAX_AGE, NEAR_CACHE, SECRET, TOUCH_AFTER, URI, profile
+from . import MAX_AGE, MIN_POOL, NEAR_CACHE, SECRET, TOUCH_AFTER, URI, profile
 
 
 async def login(request: Request) -> PlainTextResponse:
@@ -61,7 +61,8 @@ def _app(store: AsyncMongoStore) -> Starlette:
 
 
 near = None if NEAR_CACHE is None else NearCache(max_staleness=NEAR_CACHE)
-store = AsyncMongoStore(uri=URI, touch_after=TOUCH_AFTER, near_cache=near)
+uri = URI + ("&" if "?" in URI else "?") + f"minPoolSize={MIN_POOL}" if MIN_POOL else URI
+store = AsyncMongoStore(uri=uri, touch_after=TOUCH_AFTER, near_cache=near)
 main = _app(store)
 touching = _app(AsyncMongoStore(client=store.client, touch_after=0))
 

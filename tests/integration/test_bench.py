@@ -7,7 +7,7 @@ command counts the benchmarks report as targets (they are behaviour, not speed).
 from __future__ import annotations
 
 import pytest
-from bench import middleware, profile, scale, store, web
+from bench import middleware, pool, profile, scale, store, web
 
 from mongosession.testing.localdb import LocalMongod, with_db
 
@@ -33,6 +33,16 @@ def test_profile_section_folds_the_request_into_components(mongodb_uri: str, db_
     components = [row[0] for row in section.tables[0].rows]
     assert "PyMongo + BSON (the driver)" in components
     assert any(name.startswith("mongosession") for name in components)
+
+
+def test_pool_section_reports_each_case_and_the_pool_it_grew(
+    mongodb_uri: str, db_name: str
+) -> None:
+    section = pool.run(with_db(mongodb_uri, db_name), concurrency=8, ops=80, batches=2)
+    rows = section.tables[0].rows
+    assert [row[0] for row in rows] == [label for label, _, _ in pool.CASES]
+    # minPoolSize fills the pool before the first batch: the 8 connections are there.
+    assert int(rows[-1][1].rpartition(", ")[2]) >= 8, rows
 
 
 def test_http_section_drives_the_asgi_stack_with_the_fallback_load_generator(
