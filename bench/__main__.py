@@ -1,6 +1,6 @@
 """``python -m bench``: every benchmark, one command, ratios against baselines run alongside.
 
-    python -m bench                      # everything (about 15 minutes on 2 cores)
+    python -m bench                      # everything (about 21 minutes on 2 cores)
     python -m bench --quick              # a smoke run of about a minute
     python -m bench --only store,http    # some sections
     python -m bench --only http --connections 8,64 --duration 3 --rounds 3
