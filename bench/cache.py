@@ -182,9 +182,10 @@ def _revoke(stack: web.Stack, db_uri: str, cookies: list[str]) -> tuple[list[flo
     delays: list[float] = []
     revoker_client: MongoClient[dict[str, Any]] = MongoClient(db_uri, appname="bench-revoker")
     with MongoStore(client=revoker_client) as revoker, revoker_client as probe:
+        namespace = f"{probe.get_default_database().name}.sessions"
 
-        def finds() -> int:
-            return int(probe.admin.command("serverStatus")["opcounters"]["query"])
+        def finds() -> int:  # on the stack's collection only, as web.Runner counts
+            return web.collection_ops(probe, namespace)["query"]
 
         def read(cookie: str) -> str:
             conn.request("GET", "/read", headers={"Cookie": cookie})

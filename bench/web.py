@@ -622,7 +622,7 @@ _TOP_NAMES = {
 }
 
 
-def _opcounters(client: MongoClient[dict[str, Any]], namespace: str) -> Counter[str]:
+def collection_ops(client: MongoClient[dict[str, Any]], namespace: str) -> Counter[str]:
     """The operations ``mongod`` has served on ``namespace`` so far (the ``top`` command).
 
     Counted per collection, not server-wide (``serverStatus`` opcounters): those also
@@ -683,7 +683,7 @@ class Runner:
 
         def snapshot() -> None:
             mongod = tree_cpu(self.mongod_pid) if self.mongod_pid else None
-            marks.append((tree_cpu(pid), mongod, _opcounters(self.client, namespace)))
+            marks.append((tree_cpu(pid), mongod, collection_ops(self.client, namespace)))
 
         load = self._load(stack, workload, connections, seconds, snapshot, snapshot)
         self.settle(stack)
